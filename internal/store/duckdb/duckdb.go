@@ -1,0 +1,480 @@
+// Package duckdb is Telltale's embedded store: telemetry in DuckDB files in
+// the data directory, one file per signal and UTC day, so that retention
+// frees disk by deleting whole files.
+//
+// Layout of the data directory:
+//
+//	telltale.duckdb            main database: views over the partitions, state
+//	spans/2026-11-21.duckdb    one attached database per signal and day
+//	logs/2026-11-21.duckdb
+//	metrics/2026-11-21.duckdb
+//
+// Each partition holds one table (spans, logs or metric_points). The main
+// database has a view of the same name that unions all partitions, so
+// queries see a single table per signal. See docs/design/storage.md.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/fibinc/telltale/internal/store"
+	"github.com/fibinc/telltale/internal/telemetry"
+)
+
+// Options configure the store. The zero value works but for Dir.
+type Options struct {
+	Dir string // data directory, created if missing
+
+	// MemoryLimit caps DuckDB's buffer pool, e.g. "256MB". Default "256MB".
+	MemoryLimit string
+	// Threads is DuckDB's worker thread count. Default GOMAXPROCS.
+	Threads int
+	// MaxConns caps open connections (writers and queries). Default 16.
+	MaxConns int
+
+	Logger *slog.Logger
+}
+
+// Store is the DuckDB implementation of store.Store.
+type Store struct {
+	db     *sql.DB
+	dir    string
+	logger *slog.Logger
+
+	// mu guards parts and closed. Writers hold it for reading while they
+	// append, so that a partition is never detached under a writer.
+	mu     sync.RWMutex
+	parts  map[partKey]struct{}
+	closed bool
+	// ddl serialises attach, detach and view changes.
+	ddl sync.Mutex
+}
+
+type partKey struct {
+	signal telemetry.Signal
+	day    time.Time
+}
+
+func (k partKey) catalog() string {
+	return fmt.Sprintf("%s_%s", k.signal, k.day.Format("20060102"))
+}
+
+func (k partKey) file(dir string) string {
+	return filepath.Join(dir, string(k.signal), k.day.Format("2006-01-02")+".duckdb")
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the store in opt.Dir and attaches every partition
+// found there. DuckDB replays each file's write-ahead log, so records
+// committed before a crash are back.
+func Open(ctx context.Context, opt Options) (*Store, error) {
+	if opt.Dir == "" {
+		return nil, errors.New("cannot open store: no data directory given")
+	}
+	if opt.MemoryLimit == "" {
+		opt.MemoryLimit = "256MB"
+	}
+	if opt.Threads <= 0 {
+		opt.Threads = runtime.GOMAXPROCS(0)
+	}
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = 16
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, s := range telemetry.Signals {
+		if err := os.MkdirAll(filepath.Join(opt.Dir, string(s)), 0o755); err != nil {
+			return nil, fmt.Errorf("cannot create data directory: %w", err)
+		}
+	}
+	connector, err := duckdb.NewConnector(filepath.Join(opt.Dir, "telltale.duckdb"), func(execer driver.ExecerContext) error {
+		for _, q := range []string{
+			fmt.Sprintf("SET memory_limit = '%s'", opt.MemoryLimit),
+			fmt.Sprintf("SET threads = %d", opt.Threads),
+			// Insertion order is irrelevant to every query we run (all sort
+			// explicitly), and keeping it costs memory on large scans.
+			"SET preserve_insertion_order = false",
+			"SET autoinstall_known_extensions = false",
+			"SET autoload_known_extensions = false",
+		} {
+			if _, err := execer.ExecContext(ctx, q, nil); err != nil {
+				return fmt.Errorf("cannot configure DuckDB (%s): %w", q, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open store: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(opt.MaxConns)
+	db.SetMaxIdleConns(opt.MaxConns)
+	db.SetConnMaxIdleTime(0)
+
+	s := &Store{db: db, dir: opt.Dir, logger: opt.Logger.With("component", "store"), parts: map[partKey]struct{}{}}
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	for _, sig := range telemetry.Signals {
+		// An empty table in the main database keeps each view valid when no
+		// partition exists yet.
+		q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS main.%s_empty %s", tableName(sig), tableDDL[sig])
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("cannot create table %s_empty: %w", tableName(sig), err)
+		}
+		files, err := filepath.Glob(filepath.Join(s.dir, string(sig), "*.duckdb"))
+		if err != nil {
+			return fmt.Errorf("cannot list partitions: %w", err)
+		}
+		for _, f := range files {
+			day, err := time.Parse("2006-01-02", strings.TrimSuffix(filepath.Base(f), ".duckdb"))
+			if err != nil {
+				s.logger.Warn("ignoring file that is not a partition", "file", f)
+				continue
+			}
+			if err := s.attach(ctx, partKey{sig, day}); err != nil {
+				return err
+			}
+		}
+		if err := s.replaceView(ctx, sig); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attach attaches a partition file, creating it and its table if needed.
+// The caller holds s.ddl or runs before the store is shared.
+func (s *Store) attach(ctx context.Context, k partKey) error {
+	q := fmt.Sprintf("ATTACH IF NOT EXISTS '%s' AS %s", strings.ReplaceAll(k.file(s.dir), "'", "''"), k.catalog())
+	if _, err := s.db.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("cannot attach partition %s: %w", k.catalog(), err)
+	}
+	if _, err := s.db.ExecContext(ctx, createTableSQL(k.catalog(), k.signal)); err != nil {
+		return fmt.Errorf("cannot create table in partition %s: %w", k.catalog(), err)
+	}
+	s.mu.Lock()
+	s.parts[k] = struct{}{}
+	s.mu.Unlock()
+	return nil
+}
+
+// replaceView points the signal's view at its current partitions. UNION ALL
+// BY NAME lets older partitions lack columns added by later versions.
+func (s *Store) replaceView(ctx context.Context, sig telemetry.Signal) error {
+	name := tableName(sig)
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW main.%s AS SELECT * FROM main.%s_empty", name, name)
+	for _, k := range s.partitions(sig) {
+		fmt.Fprintf(&b, " UNION ALL BY NAME SELECT * FROM %s.main.%s", k.catalog(), name)
+	}
+	if _, err := s.db.ExecContext(ctx, b.String()); err != nil {
+		return fmt.Errorf("cannot create view %s: %w", name, err)
+	}
+	return nil
+}
+
+// partitions returns the signal's partitions, oldest first.
+func (s *Store) partitions(sig telemetry.Signal) []partKey {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var ks []partKey
+	for k := range s.parts {
+		if k.signal == sig {
+			ks = append(ks, k)
+		}
+	}
+	slices.SortFunc(ks, func(a, b partKey) int { return a.day.Compare(b.day) })
+	return ks
+}
+
+// ensure makes sure the partitions exist, attaching new ones.
+func (s *Store) ensure(ctx context.Context, keys []partKey) error {
+	s.mu.RLock()
+	missing := false
+	for _, k := range keys {
+		if _, ok := s.parts[k]; !ok {
+			missing = true
+		}
+	}
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return store.ErrClosed
+	}
+	if !missing {
+		return nil
+	}
+	s.ddl.Lock()
+	defer s.ddl.Unlock()
+	changed := map[telemetry.Signal]bool{}
+	for _, k := range keys {
+		s.mu.RLock()
+		_, ok := s.parts[k]
+		s.mu.RUnlock()
+		if ok {
+			continue
+		}
+		if err := s.attach(ctx, k); err != nil {
+			return err
+		}
+		changed[k.signal] = true
+	}
+	for sig := range changed {
+		if err := s.replaceView(ctx, sig); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Write implements store.Store. Records are grouped by partition; each
+// partition's rows go through one appender and one commit.
+func (s *Store) Write(ctx context.Context, b *telemetry.Batch) error {
+	groups := map[partKey][]int{}
+	var order []partKey
+	add := func(sig telemetry.Signal, i int, t time.Time) {
+		k := partKey{sig, store.Day(t)}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	for i := range b.Spans {
+		add(telemetry.SignalSpans, i, b.Spans[i].Start)
+	}
+	for i := range b.Logs {
+		add(telemetry.SignalLogs, i, b.Logs[i].Time)
+	}
+	for i := range b.Metrics {
+		add(telemetry.SignalMetrics, i, b.Metrics[i].Time)
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	if err := s.ensure(ctx, order); err != nil {
+		return err
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot get connection: %w", err)
+	}
+	defer conn.Close()
+	for _, k := range order {
+		if _, ok := s.parts[k]; !ok {
+			// Dropped by retention between ensure and now: the records are
+			// older than the retention period, so they would go anyway.
+			continue
+		}
+		if err := conn.Raw(func(dc any) error { return appendRows(dc.(driver.Conn), k, b, groups[k]) }); err != nil {
+			return fmt.Errorf("cannot write %d %s to partition %s: %w", len(groups[k]), k.signal, k.catalog(), err)
+		}
+	}
+	return nil
+}
+
+// appendRows appends rows and commits them: closing an appender outside a
+// transaction flushes and commits, and DuckDB syncs its WAL on commit.
+func appendRows(dc driver.Conn, k partKey, b *telemetry.Batch, idx []int) (err error) {
+	a, err := duckdb.NewAppender(dc, k.catalog(), "main", tableName(k.signal))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := a.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	switch k.signal {
+	case telemetry.SignalSpans:
+		for _, i := range idx {
+			sp := &b.Spans[i]
+			if err := a.AppendRow(sp.Start.UTC(), int64(sp.Duration), sp.TraceID, sp.SpanID, sp.ParentSpanID, sp.TraceState,
+				sp.Name, sp.Kind, sp.StatusCode, sp.StatusMessage, sp.RequestID,
+				sp.ServiceName, sp.ServiceVersion, sp.InstanceID, sp.Environment, sp.Host, sp.AvailabilityZone, jsonObj(sp.Resource.Attributes),
+				sp.Scope.Name, sp.Scope.Version, jsonObj(sp.Attributes), jsonArr(sp.Events), jsonArr(sp.Links)); err != nil {
+				return err
+			}
+		}
+	case telemetry.SignalLogs:
+		for _, i := range idx {
+			l := &b.Logs[i]
+			if err := a.AppendRow(l.Time.UTC(), l.ObservedTime.UTC(), l.TraceID, l.SpanID, l.Severity, l.SeverityText, l.Body, l.RequestID,
+				l.ServiceName, l.ServiceVersion, l.InstanceID, l.Environment, l.Host, l.AvailabilityZone, jsonObj(l.Resource.Attributes),
+				l.Scope.Name, l.Scope.Version, jsonObj(l.Attributes), l.EventName, l.Source); err != nil {
+				return err
+			}
+		}
+	case telemetry.SignalMetrics:
+		for _, i := range idx {
+			m := &b.Metrics[i]
+			var start, value, count, sum, min, max, scale, zero, posOff, negOff any
+			if !m.StartTime.IsZero() {
+				start = m.StartTime.UTC()
+			}
+			switch m.Type {
+			case telemetry.MetricGauge, telemetry.MetricSum:
+				value = m.Value
+			default:
+				count, sum = m.Count, m.Sum
+				if m.HasMin {
+					min = m.Min
+				}
+				if m.HasMax {
+					max = m.Max
+				}
+			}
+			if m.Type == telemetry.MetricExponentialHistogram {
+				scale, zero, posOff, negOff = m.ExpScale, m.ExpZeroCount, m.ExpPositiveOffset, m.ExpNegativeOffset
+			}
+			if err := a.AppendRow(m.Time.UTC(), start, m.Name, m.Description, m.Unit, m.Type, m.Temporality, m.Monotonic, m.SeriesID,
+				m.ServiceName, m.ServiceVersion, m.InstanceID, m.Environment, m.Host, m.AvailabilityZone, jsonObj(m.Resource.Attributes),
+				m.Scope.Name, m.Scope.Version, jsonObj(m.Attributes), m.Flags,
+				value, count, sum, min, max, list(m.BucketBounds), list(m.BucketCounts),
+				scale, zero, posOff, list(m.ExpPositiveCounts), negOff, list(m.ExpNegativeCounts),
+				list(m.Quantiles), list(m.QuantileValues)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func jsonObj(s string) string {
+	if s == "" {
+		return "{}"
+	}
+	return s
+}
+
+func jsonArr(s string) string {
+	if s == "" {
+		return "[]"
+	}
+	return s
+}
+
+// list stores empty lists as NULL, which costs less than an empty list.
+func list[T any](v []T) any {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+// Query implements store.Store.
+func (s *Store) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, store.ErrClosed
+	}
+	return s.db.QueryContext(ctx, query, args...)
+}
+
+// Dialect implements store.Store.
+func (s *Store) Dialect() string { return "duckdb" }
+
+// Partitions implements store.Store.
+func (s *Store) Partitions(ctx context.Context) ([]store.Partition, error) {
+	var out []store.Partition
+	for _, sig := range telemetry.Signals {
+		for _, k := range s.partitions(sig) {
+			var size int64
+			for _, f := range []string{k.file(s.dir), k.file(s.dir) + ".wal"} {
+				if fi, err := os.Stat(f); err == nil {
+					size += fi.Size()
+				}
+			}
+			out = append(out, store.Partition{Signal: k.signal, Day: k.day, Bytes: size})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b store.Partition) int { return a.Day.Compare(b.Day) })
+	return out, nil
+}
+
+// DropPartition implements store.Store: the partition leaves the view, is
+// detached, and its file is deleted.
+func (s *Store) DropPartition(ctx context.Context, p store.Partition) error {
+	k := partKey{p.Signal, store.Day(p.Day)}
+	s.ddl.Lock()
+	defer s.ddl.Unlock()
+	s.mu.Lock() // waits for writers using the partition
+	if _, ok := s.parts[k]; !ok {
+		s.mu.Unlock()
+		return nil
+	}
+	delete(s.parts, k)
+	s.mu.Unlock()
+	if err := s.replaceView(ctx, k.signal); err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, "DETACH DATABASE IF EXISTS "+k.catalog()); err != nil {
+		return fmt.Errorf("cannot detach partition %s: %w", k.catalog(), err)
+	}
+	for _, f := range []string{k.file(s.dir), k.file(s.dir) + ".wal"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cannot delete partition file: %w", err)
+		}
+	}
+	s.logger.Info("dropped partition", "signal", k.signal, "day", k.day.Format("2006-01-02"))
+	return nil
+}
+
+// DiskUsage returns the bytes used by the data directory.
+func (s *Store) DiskUsage() (int64, error) {
+	var total int64
+	err := filepath.WalkDir(s.dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil // files come and go under retention
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				total += fi.Size()
+			}
+		}
+		return nil
+	})
+	return total, err
+}
+
+// Close implements store.Store. It waits for writes in progress, then
+// checkpoints and closes every database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	return s.db.Close()
+}
