@@ -177,9 +177,9 @@ const (
 	fnvPrime  = 1099511628211
 )
 
-func fnv64a(h uint64, b []byte) uint64 {
-	for _, c := range b {
-		h ^= uint64(c)
+func fnv64a[T string | []byte](h uint64, b T) uint64 {
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
 		h *= fnvPrime
 	}
 	return h

@@ -72,8 +72,8 @@ func (c *converter) log(res telemetry.Resource, sc telemetry.Scope, lr *logspb.L
 		Scope:        sc,
 		Time:         t,
 		ObservedTime: observed,
-		TraceID:      hexID(lr.GetTraceId()),
-		SpanID:       hexID(lr.GetSpanId()),
+		TraceID:      optionalID(lr.GetTraceId()),
+		SpanID:       optionalID(lr.GetSpanId()),
 		Severity:     sev,
 		SeverityText: lr.GetSeverityText(),
 		Body:         c.body(lr.GetBody()),
@@ -95,4 +95,13 @@ func (c *converter) body(v *commonpb.AnyValue) string {
 	}
 	c.buf = appendValue(c.buf[:0], v, 0)
 	return string(c.buf)
+}
+
+// optionalID returns "" for the all-zero ids that some loggers send to mean
+// none, and lower-case hex otherwise.
+func optionalID(id []byte) string {
+	if allZero(id) {
+		return ""
+	}
+	return hexID(id)
 }

@@ -94,7 +94,7 @@ func (x Text) String() string {
 
 func (x Term) String() string {
 	v := x.Value
-	if needsQuote(v) {
+	if needsQuote(v) && !(x.Prefix && v == "") {
 		v = quote(v)
 	}
 	if x.Prefix {

@@ -1,0 +1,294 @@
+// Command loadgen drives OTLP load at a Telltale server and measures it.
+// It pre-encodes its payloads, so that the figures measure the server, not
+// the generator. Every request is counted as accepted only on a 2xx (HTTP)
+// or OK (gRPC) answer, which Telltale sends after the records are committed.
+//
+//	loadgen -signal logs -transport http -duration 30s -concurrency 8
+//
+// It prints one JSON object with the results. See bench/run.sh.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+)
+
+func main() {
+	signal := flag.String("signal", "logs", "logs or spans")
+	transport := flag.String("transport", "http", "http or grpc")
+	httpAddr := flag.String("http", "127.0.0.1:4318", "OTLP/HTTP address")
+	grpcAddr := flag.String("grpc", "127.0.0.1:4317", "OTLP/gRPC address")
+	duration := flag.Duration("duration", 20*time.Second, "how long to send")
+	records := flag.Int64("records", 0, "stop after this many accepted records (0: run for -duration)")
+	concurrency := flag.Int("concurrency", 8, "concurrent senders")
+	batch := flag.Int("batch", 1000, "records per request")
+	payloads := flag.Int("payloads", 64, "distinct pre-encoded payloads")
+	needle := flag.String("needle", "", "put this phrase in the body of exactly one log record")
+	traceOut := flag.String("trace-ids", "", "write a few generated trace ids to this file")
+	flag.Parse()
+
+	if *signal != "logs" && *signal != "spans" {
+		fail("-signal must be logs or spans")
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	var bodies [][]byte
+	var traceIDs []string
+	for i := range *payloads {
+		var msg proto.Message
+		if *signal == "logs" {
+			msg = logsRequest(rng, *batch, i)
+		} else {
+			req, ids := spansRequest(rng, *batch, i)
+			msg, traceIDs = req, append(traceIDs, ids...)
+		}
+		b, err := proto.Marshal(msg)
+		if err != nil {
+			fail(err.Error())
+		}
+		bodies = append(bodies, b)
+	}
+	if *traceOut != "" {
+		b, _ := json.Marshal(traceIDs[:min(len(traceIDs), 20)])
+		os.WriteFile(*traceOut, b, 0o644)
+	}
+	if *needle != "" {
+		// One extra request with the needle, sent first.
+		req := logsRequest(rng, 1, 0)
+		req.ResourceLogs[0].ScopeLogs[0].LogRecords[0].Body = str("found the " + *needle + " in the haystack")
+		b, _ := proto.Marshal(req)
+		if err := sendHTTP(context.Background(), http.DefaultClient, *httpAddr, "/v1/logs", b); err != nil {
+			fail("cannot send needle: " + err.Error())
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	var accepted, requests, refused, failed atomic.Int64
+	var send func(ctx context.Context, body []byte) error
+	switch *transport {
+	case "http":
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency}}
+		path := "/v1/logs"
+		if *signal == "spans" {
+			path = "/v1/traces"
+		}
+		send = func(ctx context.Context, body []byte) error { return sendHTTP(ctx, client, *httpAddr, path, body) }
+	case "grpc":
+		conn, err := grpc.NewClient(*grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+		if err != nil {
+			fail(err.Error())
+		}
+		defer conn.Close()
+		method := "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+		if *signal == "spans" {
+			method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+		}
+		send = func(ctx context.Context, body []byte) error {
+			var resp rawMessage
+			return conn.Invoke(ctx, method, rawMessage(body), &resp, grpc.ForceCodecV2(rawCodec{}))
+		}
+	default:
+		fail("-transport must be http or grpc")
+	}
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range *concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; ctx.Err() == nil; i++ {
+				if *records > 0 && accepted.Load() >= *records {
+					cancel()
+					return
+				}
+				err := send(ctx, bodies[i%len(bodies)])
+				requests.Add(1)
+				switch {
+				case err == nil:
+					accepted.Add(int64(*batch))
+				case isOverload(err):
+					refused.Add(1)
+					time.Sleep(50 * time.Millisecond)
+				case ctx.Err() != nil:
+				default:
+					failed.Add(1)
+					fmt.Fprintln(os.Stderr, "send:", err)
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"signal": *signal, "transport": *transport, "seconds": round(secs),
+		"accepted_records": accepted.Load(), "records_per_second": round(float64(accepted.Load()) / secs),
+		"requests": requests.Load(), "refused_overload": refused.Load(), "failed": failed.Load(),
+	})
+}
+
+// rawMessage is a pre-encoded protobuf message; rawCodec sends it as is, so
+// that the generator spends no CPU encoding while it shares the machine.
+type rawMessage []byte
+
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.(rawMessage))}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*(v.(*rawMessage)) = data.Materialize()
+	return nil
+}
+
+func (rawCodec) Name() string { return "proto" }
+
+type overloadError struct{ status int }
+
+func (e overloadError) Error() string { return fmt.Sprintf("overloaded: HTTP %d", e.status) }
+
+func isOverload(err error) bool {
+	if _, ok := err.(overloadError); ok {
+		return true
+	}
+	s := err.Error()
+	return bytes.Contains([]byte(s), []byte("Unavailable")) || bytes.Contains([]byte(s), []byte("ResourceExhausted"))
+}
+
+func sendHTTP(ctx context.Context, c *http.Client, addr, path string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	switch {
+	case resp.StatusCode == 200:
+		return nil
+	case resp.StatusCode == 429 || resp.StatusCode == 503:
+		return overloadError{resp.StatusCode}
+	}
+	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, buf.String())
+}
+
+var services = []string{"fibfrontend", "userstore", "pricing", "billing", "auth", "search"}
+
+func resource(i int) *resourcepb.Resource {
+	svc := services[i%len(services)]
+	return &resourcepb.Resource{Attributes: []*commonpb.KeyValue{
+		kv("service.name", svc), kv("service.version", "1.4.2"), kv("service.instance.id", fmt.Sprintf("%s-%d", svc, i%3)),
+		kv("deployment.environment.name", "prod"), kv("host.name", fmt.Sprintf("host-%d", i%5)),
+		kv("cloud.availability_zone", []string{"us-east-1a", "us-east-1b"}[i%2]),
+	}}
+}
+
+func kv(k, v string) *commonpb.KeyValue { return &commonpb.KeyValue{Key: k, Value: str(v)} }
+
+func str(v string) *commonpb.AnyValue {
+	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}
+}
+
+var words = []string{"user", "credit", "fib", "computed", "cache", "miss", "request", "served", "pricing", "lookup", "slow", "retry", "db", "query", "ok"}
+
+func logsRequest(rng *rand.Rand, n, seed int) *collogspb.ExportLogsServiceRequest {
+	now := uint64(time.Now().UnixNano())
+	recs := make([]*logspb.LogRecord, n)
+	for i := range recs {
+		tid := make([]byte, 16)
+		sid := make([]byte, 8)
+		for j := range tid {
+			tid[j] = byte(rng.Uint32())
+		}
+		for j := range sid {
+			sid[j] = byte(rng.Uint32())
+		}
+		body := fmt.Sprintf("%s %s %s n=%d user=u%d", words[rng.IntN(len(words))], words[rng.IntN(len(words))], words[rng.IntN(len(words))], rng.IntN(90), rng.IntN(1000))
+		sev := []logspb.SeverityNumber{logspb.SeverityNumber_SEVERITY_NUMBER_INFO, logspb.SeverityNumber_SEVERITY_NUMBER_DEBUG, logspb.SeverityNumber_SEVERITY_NUMBER_WARN, logspb.SeverityNumber_SEVERITY_NUMBER_ERROR}[rng.IntN(4)]
+		recs[i] = &logspb.LogRecord{
+			TimeUnixNano: now + uint64(i), ObservedTimeUnixNano: now + uint64(i), SeverityNumber: sev, SeverityText: sev.String()[16:],
+			Body: str(body), TraceId: tid, SpanId: sid,
+			Attributes: []*commonpb.KeyValue{kv("request.id", fmt.Sprintf("req-%08x", rng.Uint32())), kv("user", fmt.Sprintf("u%d", rng.IntN(1000))), kv("code.function", "handleFib")},
+		}
+	}
+	return &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		Resource:  resource(seed),
+		ScopeLogs: []*logspb.ScopeLogs{{Scope: &commonpb.InstrumentationScope{Name: "loadgen"}, LogRecords: recs}},
+	}}}
+}
+
+func spansRequest(rng *rand.Rand, n, seed int) (*coltracepb.ExportTraceServiceRequest, []string) {
+	now := uint64(time.Now().UnixNano())
+	spans := make([]*tracepb.Span, n)
+	var ids []string
+	var tid []byte
+	var root []byte
+	for i := range spans {
+		sid := make([]byte, 8)
+		for j := range sid {
+			sid[j] = byte(rng.Uint32())
+		}
+		var parent []byte
+		kind := tracepb.Span_SPAN_KIND_INTERNAL
+		if i%10 == 0 { // a new trace of ten spans
+			tid = make([]byte, 16)
+			for j := range tid {
+				tid[j] = byte(rng.Uint32())
+			}
+			root = sid
+			kind = tracepb.Span_SPAN_KIND_SERVER
+			ids = append(ids, fmt.Sprintf("%x", tid))
+		} else {
+			parent = root
+		}
+		status := &tracepb.Status{}
+		if rng.IntN(50) == 0 {
+			status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "insufficient credit"}
+		}
+		start := now + uint64(i)*1000
+		spans[i] = &tracepb.Span{
+			TraceId: tid, SpanId: sid, ParentSpanId: parent, Name: fmt.Sprintf("GET /fib/%d", i%7), Kind: kind,
+			StartTimeUnixNano: start, EndTimeUnixNano: start + uint64(rng.IntN(50_000_000)), Status: status,
+			Attributes: []*commonpb.KeyValue{kv("http.request.method", "GET"), kv("http.route", "/fib/{n}"), kv("request.id", fmt.Sprintf("req-%08x", rng.Uint32()))},
+		}
+	}
+	return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource:   resource(seed),
+		ScopeSpans: []*tracepb.ScopeSpans{{Scope: &commonpb.InstrumentationScope{Name: "loadgen"}, Spans: spans}},
+	}}}, ids
+}
+
+func round(f float64) float64 { return float64(int64(f*10)) / 10 }
+
+func fail(msg string) {
+	fmt.Fprintln(os.Stderr, "loadgen:", msg)
+	os.Exit(2)
+}

@@ -1,0 +1,270 @@
+// Package app is Telltale's composition root: it builds every subsystem from
+// Options, runs them, and shuts them down in order.
+//
+// Shutdown order: readiness off, ingest listeners stop (in-flight requests
+// finish, which waits for their commits), the pipeline commits what is
+// queued, the API server stops, the store closes.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/fibinc/telltale/internal/api"
+	"github.com/fibinc/telltale/internal/ingest/otlpgrpc"
+	"github.com/fibinc/telltale/internal/ingest/otlphttp"
+	"github.com/fibinc/telltale/internal/pipeline"
+	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/retention"
+	"github.com/fibinc/telltale/internal/selfmetrics"
+	"github.com/fibinc/telltale/internal/store/duckdb"
+	"github.com/fibinc/telltale/internal/telemetry"
+)
+
+// Options configure Telltale. The zero value serves on the default ports
+// with data in ./telltale-data.
+type Options struct {
+	DataDir      string // default ./telltale-data
+	OTLPGRPCAddr string // default :4317
+	OTLPHTTPAddr string // default :4318
+	HTTPAddr     string // UI, API, /metrics, health; default :4320
+
+	// Retention is the age limit per signal; missing signals keep 7 days.
+	Retention map[telemetry.Signal]time.Duration
+	// MaxDiskBytes caps the telemetry on disk; 0 means no cap.
+	MaxDiskBytes int64
+	// MaxBodyBytes caps an ingest request body, before and after
+	// decompression. Default 16 MiB.
+	MaxBodyBytes int64
+	// QueueRecords caps the records waiting for a commit, per signal.
+	QueueRecords int
+	// MemoryLimit caps DuckDB's memory, e.g. "256MB".
+	MemoryLimit string
+	// ShutdownTimeout bounds the graceful stop of each listener. Default 10s.
+	ShutdownTimeout time.Duration
+
+	Logger *slog.Logger
+}
+
+// DefaultRetention is the age limit of a signal that Options do not name.
+const DefaultRetention = 7 * 24 * time.Hour
+
+func (o *Options) setDefaults() {
+	if o.DataDir == "" {
+		o.DataDir = "./telltale-data"
+	}
+	if o.OTLPGRPCAddr == "" {
+		o.OTLPGRPCAddr = ":4317"
+	}
+	if o.OTLPHTTPAddr == "" {
+		o.OTLPHTTPAddr = ":4318"
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = ":4320"
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 16 << 20
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	ret := map[telemetry.Signal]time.Duration{}
+	for _, s := range telemetry.Signals {
+		ret[s] = DefaultRetention
+		if d, ok := o.Retention[s]; ok {
+			ret[s] = d
+		}
+	}
+	o.Retention = ret
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Run starts Telltale and blocks until ctx is cancelled and everything has
+// shut down, or until a component fails.
+func Run(ctx context.Context, opt Options) (err error) {
+	opt.setDefaults()
+	log := opt.Logger
+	started := time.Now()
+
+	st, err := duckdb.Open(ctx, duckdb.Options{Dir: opt.DataDir, MemoryLimit: opt.MemoryLimit, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("cannot close store: %w", cerr)
+		}
+	}()
+
+	reg := selfmetrics.New()
+	ingestMetrics := selfmetrics.NewIngest(reg)
+	commitSeconds := reg.NewHistogram("telltale_commit_duration_seconds", "Time to commit one group of records to the store.",
+		[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "signal")
+	commitRecords := reg.NewCounter("telltale_commit_records_total", "Records committed to the store.", "signal")
+	commitErrors := reg.NewCounter("telltale_commit_errors_total", "Commits that failed.", "signal")
+
+	pipe := pipeline.New(pipeline.Options{
+		Writer:       st,
+		QueueRecords: opt.QueueRecords,
+		Logger:       log,
+		OnCommit: func(s telemetry.Signal, n int, took time.Duration, err error) {
+			commitSeconds.With(string(s)).ObserveDuration(took)
+			if err != nil {
+				commitErrors.With(string(s)).Inc()
+				return
+			}
+			commitRecords.With(string(s)).Add(uint64(n))
+		},
+	})
+	queueDepth := reg.NewGauge("telltale_queue_records", "Records waiting for a commit.", "signal")
+	for _, s := range telemetry.Signals {
+		queueDepth.With(string(s)).SetFunc(func() float64 { return float64(pipe.Depth(s)) })
+	}
+	reg.NewGaugeFunc("telltale_disk_bytes", "Bytes used by the data directory.", func() float64 {
+		n, _ := st.DiskUsage()
+		return float64(n)
+	})
+	reg.NewGaugeFunc("telltale_uptime_seconds", "Seconds since Telltale started.", func() float64 {
+		return time.Since(started).Seconds()
+	})
+
+	qs, err := query.New(query.Options{Store: st})
+	if err != nil {
+		return err
+	}
+
+	// Timestamps outside the window are refused with a partial success:
+	// older ones would be deleted by retention at once.
+	window := func(s telemetry.Signal) (time.Time, time.Time) {
+		now := time.Now()
+		return now.Add(-opt.Retention[s]), now.Add(24 * time.Hour)
+	}
+
+	// Bind every port before serving anything, so that a busy port fails
+	// the start instead of leaving a half-running server.
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	listen := func(addr, what string) (net.Listener, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("cannot listen for %s on %s: %w", what, addr, err)
+		}
+		listeners = append(listeners, l)
+		return l, nil
+	}
+	grpcLn, err := listen(opt.OTLPGRPCAddr, "OTLP/gRPC")
+	if err != nil {
+		return err
+	}
+	otlpLn, err := listen(opt.OTLPHTTPAddr, "OTLP/HTTP")
+	if err != nil {
+		return err
+	}
+	httpLn, err := listen(opt.HTTPAddr, "UI and API")
+	if err != nil {
+		return err
+	}
+
+	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
+		Appender: pipe, Metrics: ingestMetrics, MaxRecvMsgSize: int(opt.MaxBodyBytes), Window: window, Logger: log,
+	})
+	otlpMux := http.NewServeMux()
+	otlpMux.Handle("/v1/", otlphttp.New(otlphttp.Options{
+		Appender: pipe, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
+	}))
+	otlpSrv := &http.Server{Handler: otlpMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	var ready atomic.Bool
+	uiMux := http.NewServeMux()
+	uiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	uiMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	uiMux.Handle("GET /metrics", reg.Handler())
+	uiMux.Handle("/api/", api.New(api.Options{Query: qs, Logger: log}))
+	uiSrv := &http.Server{Handler: uiMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	ret := retention.New(retention.Options{Store: st, MaxAge: opt.Retention, MaxBytes: opt.MaxDiskBytes, Logger: log})
+
+	// The pipeline outlives ctx: it stops only after the listeners drained.
+	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPipe()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	goRun := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	pipeDone := make(chan struct{})
+	go func() { pipe.Run(pipeCtx); close(pipeDone) }()
+	goRun("retention", func() error { return ret.Run(runCtx) })
+	goRun("OTLP/gRPC server", func() error { return grpcSrv.Serve(grpcLn) })
+	goRun("OTLP/HTTP server", func() error { return otlpSrv.Serve(otlpLn) })
+	goRun("UI and API server", func() error { return uiSrv.Serve(httpLn) })
+
+	ready.Store(true)
+	log.Info("telltale is ready",
+		"otlp_grpc", grpcLn.Addr().String(), "otlp_http", otlpLn.Addr().String(), "http", httpLn.Addr().String(),
+		"data_dir", opt.DataDir, "startup", time.Since(started).Round(time.Millisecond))
+
+	<-runCtx.Done()
+	ready.Store(false)
+	log.Info("shutting down")
+
+	// Ingest first: in-flight requests finish, which waits for their commits.
+	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), opt.ShutdownTimeout)
+	defer done()
+	if err := otlpSrv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("OTLP/HTTP server did not stop in time", "err", err)
+	}
+	grpcStopped := make(chan struct{})
+	go func() { grpcSrv.GracefulStop(); close(grpcStopped) }()
+	select {
+	case <-grpcStopped:
+	case <-shutdownCtx.Done():
+		grpcSrv.Stop()
+	}
+	stopPipe()
+	<-pipeDone
+	if err := uiSrv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("UI and API server did not stop in time", "err", err)
+	}
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
