@@ -70,7 +70,9 @@ func TestLogsFieldMapping(t *testing.T) {
 		check  func(telemetry.Log) (got, want any)
 	}{
 		{"time falls back to observed time", func(l *logspb.LogRecord) { l.TimeUnixNano = 0 },
-			func(l telemetry.Log) (any, any) { return [2]time.Time{l.Time, l.ObservedTime}, [2]time.Time{t0.Add(time.Second), t0.Add(time.Second)} }},
+			func(l telemetry.Log) (any, any) {
+				return [2]time.Time{l.Time, l.ObservedTime}, [2]time.Time{t0.Add(time.Second), t0.Add(time.Second)}
+			}},
 		{"observed time falls back to time", func(l *logspb.LogRecord) { l.ObservedTimeUnixNano = 0 },
 			func(l telemetry.Log) (any, any) { return [2]time.Time{l.Time, l.ObservedTime}, [2]time.Time{t0, t0} }},
 		{"both fall back to now", func(l *logspb.LogRecord) { l.TimeUnixNano, l.ObservedTimeUnixNano = 0, 0 },
