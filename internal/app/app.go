@@ -182,7 +182,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 
 	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
-		Appender: pipe, Metrics: ingestMetrics, MaxRecvMsgSize: int(opt.MaxBodyBytes), Window: window, Logger: log,
+		Appender: pipe, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Logger: log,
 	})
 	otlpMux := http.NewServeMux()
 	otlpMux.Handle("/v1/", otlphttp.New(otlphttp.Options{
