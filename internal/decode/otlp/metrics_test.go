@@ -160,7 +160,7 @@ func TestMetricsRejects(t *testing.T) {
 		{"no data points", gauge(), 0, 1, "invalid_metric", `metric 1 "g" of scope 0 of resource 0: has no data points`},
 		{"nil gauge", &metricspb.Metric{Name: "g", Data: &metricspb.Metric_Gauge{}}, 0, 1, "invalid_metric", "has no data points"},
 		{"no name", &metricspb.Metric{Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{
-			DataPoints: []*metricspb.NumberDataPoint{numberPoint(1), numberPoint(2)}}}}, 0, 2, "invalid_metric", `metric 1 "": name is missing`},
+			DataPoints: []*metricspb.NumberDataPoint{numberPoint(1), numberPoint(2)}}}}, 0, 2, "invalid_metric", `metric 1 "" of scope 0 of resource 0: name is missing`},
 		{"sum without temporality", &metricspb.Metric{Name: "s", Data: &metricspb.Metric_Sum{Sum: &metricspb.Sum{
 			DataPoints: []*metricspb.NumberDataPoint{numberPoint(1), numberPoint(2)}}}}, 0, 2, "invalid_metric", "aggregation_temporality is unspecified"},
 		{"histogram with unknown temporality", &metricspb.Metric{Name: "h", Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{
@@ -171,8 +171,8 @@ func TestMetricsRejects(t *testing.T) {
 		{"histogram bucket count mismatch", &metricspb.Metric{Name: "h", Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{
 			AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA,
 			DataPoints: []*metricspb.HistogramDataPoint{
-				{TimeUnixNano: 1, ExplicitBounds: []float64{1}, BucketCounts: []uint64{1, 1}},
-				{TimeUnixNano: 1, ExplicitBounds: []float64{1}, BucketCounts: []uint64{1, 1, 1}},
+				{TimeUnixNano: ns(t0), ExplicitBounds: []float64{1}, BucketCounts: []uint64{1, 1}},
+				{TimeUnixNano: ns(t0), ExplicitBounds: []float64{1}, BucketCounts: []uint64{1, 1, 1}},
 			}}}}, 1, 1, "invalid_metric",
 			`data point 1 of metric 1 "h" of scope 0 of resource 0: histogram has 3 bucket counts for 1 explicit bounds, want 2`},
 		{"missing time", gauge(numberPoint(1), noTime), 1, 1, "missing_timestamp",

@@ -143,8 +143,15 @@ func hexIDsToBase64(src []byte) ([]byte, error) {
 				out = make([]byte, 0, len(src))
 			}
 			out = append(out, src[copied:vStart+1]...)
+			n := len(out)
 			out = base64.StdEncoding.AppendEncode(out, id)
-			copied, i = vEnd, vEnd
+			out = append(out, '"')
+			// Spaces make up for base64 being shorter than hex, so that the
+			// positions in protojson's errors match the original text.
+			for range len(val) - (len(out) - n - 1) {
+				out = append(out, ' ')
+			}
+			copied, i = vEnd+1, vEnd
 		}
 		afterKey = false
 	}

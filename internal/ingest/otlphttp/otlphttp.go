@@ -76,10 +76,11 @@ type Options struct {
 
 // Handler serves the OTLP/HTTP export paths.
 type Handler struct {
-	opt   Options
-	log   *slog.Logger
-	bufs  sync.Pool // *bytes.Buffer
-	gzips sync.Pool // *gzip.Reader
+	opt    Options
+	log    *slog.Logger
+	routes map[string]route // by URL path
+	bufs   sync.Pool        // *bytes.Buffer
+	gzips  sync.Pool        // *gzip.Reader
 }
 
 // New returns a Handler. It panics if opt.Appender is nil.
@@ -96,7 +97,7 @@ func New(opt Options) *Handler {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Handler{opt: opt, log: opt.Logger.With("component", "otlphttp")}
+	return &Handler{opt: opt, log: opt.Logger.With("component", "otlphttp"), routes: routes()}
 }
 
 // route is what differs between the three export paths.
@@ -109,16 +110,12 @@ type route struct {
 	response func(rejected int64, msg string) proto.Message
 }
 
-func routeFor(path string) (route, bool) {
-	switch path {
-	case "/v1/traces":
-		return route{telemetry.SignalSpans, converter(otlp.DecodeTracesProto, otlp.DecodeTracesJSON, otlp.Traces), traceResponse}, true
-	case "/v1/logs":
-		return route{telemetry.SignalLogs, converter(otlp.DecodeLogsProto, otlp.DecodeLogsJSON, otlp.Logs), logsResponse}, true
-	case "/v1/metrics":
-		return route{telemetry.SignalMetrics, converter(otlp.DecodeMetricsProto, otlp.DecodeMetricsJSON, otlp.Metrics), metricsResponse}, true
+func routes() map[string]route {
+	return map[string]route{
+		"/v1/traces":  {telemetry.SignalSpans, converter(otlp.DecodeTracesProto, otlp.DecodeTracesJSON, otlp.Traces), traceResponse},
+		"/v1/logs":    {telemetry.SignalLogs, converter(otlp.DecodeLogsProto, otlp.DecodeLogsJSON, otlp.Logs), logsResponse},
+		"/v1/metrics": {telemetry.SignalMetrics, converter(otlp.DecodeMetricsProto, otlp.DecodeMetricsJSON, otlp.Metrics), metricsResponse},
 	}
-	return route{}, false
 }
 
 func converter[Req any](fromProto, fromJSON func([]byte) (Req, error), convert func(Req, otlp.Options) otlp.Result) func([]byte, bool, otlp.Options) (otlp.Result, error) {
@@ -156,7 +153,7 @@ const statusClientGone = 499
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt, ok := routeFor(r.URL.Path)
+	rt, ok := h.routes[r.URL.Path]
 	if !ok {
 		http.Error(w, fmt.Sprintf("no OTLP endpoint at %s: use /v1/traces, /v1/logs or /v1/metrics", r.URL.Path), http.StatusNotFound)
 		return
@@ -191,19 +188,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) outcom
 		return h.fail(w, enc, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q: use gzip or none", ce))
 	}
 
-	buf := h.getBuffer()
-	defer h.putBuffer(buf)
-	if status, err := h.readBody(w, r, buf, gzipped); err != nil {
-		return h.fail(w, enc, status, err.Error())
-	}
-
-	opt := otlp.Options{Now: time.Now()}
-	if h.opt.Window != nil {
-		opt.MinTime, opt.MaxTime = h.opt.Window(rt.signal)
-	}
-	res, err := rt.convert(buf.Bytes(), enc == encJSON, opt)
+	res, status, err := h.decode(w, r, rt, enc, gzipped)
 	if err != nil {
-		return h.fail(w, enc, http.StatusBadRequest, err.Error())
+		return h.fail(w, enc, status, err.Error())
 	}
 	if res.Batch.Len() == 0 && res.Rejected > 0 {
 		// Nothing in the request is valid: that is bad data, not a partial success.
@@ -224,6 +211,27 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) outcom
 		h.log.Debug("cannot write response", "signal", rt.signal, "err", err)
 	}
 	return out
+}
+
+// decode reads the body and converts it into records. On error it returns the
+// HTTP status to answer with.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, rt route, enc encoding, gzipped bool) (otlp.Result, int, error) {
+	// The records are copies, not views of the body, so the buffer is free
+	// again before the possibly long wait for the commit.
+	buf := h.getBuffer()
+	defer h.putBuffer(buf)
+	if status, err := h.readBody(w, r, buf, gzipped); err != nil {
+		return otlp.Result{}, status, err
+	}
+	opt := otlp.Options{Now: time.Now()}
+	if h.opt.Window != nil {
+		opt.MinTime, opt.MaxTime = h.opt.Window(rt.signal)
+	}
+	res, err := rt.convert(buf.Bytes(), enc == encJSON, opt)
+	if err != nil {
+		return otlp.Result{}, http.StatusBadRequest, err
+	}
+	return res, 0, nil
 }
 
 // readBody reads the request body into buf, decompressing it if gzipped and

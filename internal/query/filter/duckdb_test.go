@@ -174,3 +174,22 @@ func selectSpans(db *sql.DB, query string, args []any) (string, error) {
 	slices.Sort(spans)
 	return strings.Join(spans, " "), rows.Err()
 }
+
+func TestOddFiltersRun(t *testing.T) {
+	db := openLogs(t)
+	for _, f := range oddFilters {
+		e, err := Parse(f)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", f, err)
+			continue
+		}
+		where, args, err := Compile(e, dialect.DuckDB{})
+		if err != nil {
+			t.Errorf("Compile(%q): %v", f, err)
+			continue
+		}
+		if _, err := selectSpans(db, "SELECT span_id FROM logs WHERE "+where, args); err != nil {
+			t.Errorf("filter %q: %v\n\t%s", f, err, where)
+		}
+	}
+}

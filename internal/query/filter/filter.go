@@ -124,9 +124,9 @@ func operand(x Expr) string {
 
 // needsQuote reports whether s cannot be written as a bare value: a bare
 // value ends at a space, parenthesis or quote, and a trailing * makes it a
-// prefix.
+// prefix. Backslashes are literal in bare values.
 func needsQuote(s string) bool {
-	return s == "" || strings.ContainsAny(s, " \t\n\r\f\v()\"\\") || strings.HasSuffix(s, "*")
+	return s == "" || strings.ContainsAny(s, " \t\n\r\f\v()\"") || strings.HasSuffix(s, "*")
 }
 
 func quote(s string) string {

@@ -12,12 +12,12 @@ func Parse(s string) (Expr, error) {
 	if len(s) > MaxQueryBytes {
 		return nil, &Error{MaxQueryBytes, fmt.Sprintf("query longer than %d bytes", MaxQueryBytes)}
 	}
-	if !utf8.ValidString(s) {
-		for i, r := range s {
-			if r == utf8.RuneError {
-				return nil, &Error{i, "invalid UTF-8"}
-			}
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return nil, &Error{i, "invalid UTF-8"}
 		}
+		i += n
 	}
 	toks, err := lex(s)
 	if err != nil {
@@ -113,38 +113,27 @@ func lex(s string) ([]token, error) {
 // with the offset just past it.
 func lexTerm(s string, i int) (Expr, int, error) {
 	if s[i] == '"' {
-		v, end, err := unquote(s, i)
-		if end < len(s) && s[end] == '*' {
-			end++ // text search already matches substrings
-		}
+		// A trailing * is redundant: text search already matches substrings.
+		v, end, _, err := unquote(s, i)
 		return Text{v}, end, err
 	}
 	end := wordEnd(s, i)
 	w := s[i:end]
 	field, op, ok := splitTerm(w)
 	if !ok {
-		// A trailing * is redundant: text search already matches substrings.
 		return Text{strings.TrimSuffix(w, "*")}, end, nil
 	}
 	t := Term{Field: field, Op: op, Value: w[len(field)+len(op):]}
-	if t.Value == "" {
-		if end == len(s) || s[end] != '"' {
-			return nil, 0, &Error{end, fmt.Sprintf("expected value after %q", w)}
-		}
-		v, qend, err := unquote(s, end)
-		if err != nil {
+	switch {
+	case t.Value != "":
+		t.Value, t.Prefix = strings.CutSuffix(t.Value, "*")
+	case end < len(s) && s[end] == '"':
+		var err error
+		if t.Value, end, t.Prefix, err = unquote(s, end); err != nil {
 			return nil, 0, err
 		}
-		t.Value, end = v, qend
-		if end < len(s) && s[end] == '*' {
-			t.Prefix = true
-			end++
-		}
-	} else if v, ok := strings.CutSuffix(t.Value, "*"); ok {
-		t.Value, t.Prefix = v, true
-	}
-	if t.Op == "=" {
-		t.Op = Eq
+	default:
+		return nil, 0, &Error{end, fmt.Sprintf("expected value after %q", w)}
 	}
 	if _, err := resolve(t); err != nil {
 		return nil, 0, &Error{i, err.Error()}
@@ -165,6 +154,8 @@ func splitTerm(w string) (field string, op Op, ok bool) {
 		return w[:j], Op(rest[:2]), true
 	case rest[0] == '!':
 		return "", "", false
+	case rest[0] == '=':
+		return w[:j], Eq, true
 	default:
 		return w[:j], Op(rest[:1]), true
 	}
@@ -182,14 +173,18 @@ func isFieldName(s string) bool {
 }
 
 // unquote reads the quoted string that starts at s[i] and returns its value
-// and the offset past the closing quote. \" and \\ are escapes; any other
-// backslash is kept, so that "C:\temp" means what it says.
-func unquote(s string, i int) (string, int, error) {
+// and the offset past the closing quote and past a * right after it, which
+// makes the value a prefix. \" and \\ are escapes; any other backslash is
+// kept, so that "C:\temp" means what it says.
+func unquote(s string, i int) (v string, end int, star bool, err error) {
 	var b strings.Builder
 	for j := i + 1; j < len(s); j++ {
 		switch c := s[j]; {
 		case c == '"':
-			return b.String(), j + 1, nil
+			if j+1 < len(s) && s[j+1] == '*' {
+				return b.String(), j + 2, true, nil
+			}
+			return b.String(), j + 1, false, nil
 		case c == '\\' && j+1 < len(s) && (s[j+1] == '"' || s[j+1] == '\\'):
 			j++
 			b.WriteByte(s[j])
@@ -197,7 +192,7 @@ func unquote(s string, i int) (string, int, error) {
 			b.WriteByte(c)
 		}
 	}
-	return "", 0, &Error{i, "unterminated quote"}
+	return "", 0, false, &Error{i, "unterminated quote"}
 }
 
 // wordEnd returns the offset of the end of the bare word starting at s[i].
