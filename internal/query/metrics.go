@@ -212,18 +212,20 @@ FROM metric_points WHERE timestamp >= ? AND timestamp < ? AND ` + where + ` GROU
 	}
 	var r metricRow
 	cols, dest := p.columns(&r)
-	pointsSQL := `SELECT series_id, ` + s.dialect.TimeBucket("timestamp", q.Step) + `, timestamp, start_timestamp,
-	temporality <> 'delta', monotonic, ` + cols + `
+	// Times travel as Unix microseconds: the driver converts each TIMESTAMP
+	// value with a cgo call, which would double the cost of a large query.
+	pointsSQL := `SELECT series_id, epoch_us(` + s.dialect.TimeBucket("timestamp", q.Step) + `), timestamp >= ?,
+	coalesce(epoch_us(start_timestamp), 0), temporality <> 'delta', monotonic, ` + cols + `
 FROM metric_points WHERE timestamp >= ? AND timestamp < ? AND ` + where + ` AND type = ?
 ORDER BY series_id, timestamp LIMIT ?`
 	rows, cancel, err := s.query(ctx, pointsSQL,
-		slices.Concat([]any{from.UTC(), q.Range.To.UTC()}, args, []any{p.typ, maxPoints + 1})...)
+		slices.Concat([]any{q.Range.From.UTC(), from.UTC(), q.Range.To.UTC()}, args, []any{p.typ, maxPoints + 1})...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query metric %q: %w", q.Name, err)
 	}
 	defer cancel()
 	defer rows.Close()
-	w := metricWalker{plan: p, from: q.Range.From, lookFrom: from, groups: groups}
+	w := metricWalker{plan: p, lookFrom: from.UnixMicro(), groups: groups}
 	for n := 0; rows.Next(); n++ {
 		if n == maxPoints {
 			return nil, invalidf("metric %q has more than %d points in the range; narrow the range or filter", q.Name, maxPoints)
@@ -607,7 +609,7 @@ func (p *metricPlan) modeOf(cumulative, monotonic bool) metricMode {
 // columns returns the value columns the plan reads, after the common ones,
 // and where Scan puts them in r.
 func (p *metricPlan) columns(r *metricRow) (string, []any) {
-	common := []any{&r.series, &r.bucket, &r.time, &r.start, &r.cumulative, &r.monotonic}
+	common := []any{&r.series, &r.bucket, &r.in, &r.start, &r.cumulative, &r.monotonic}
 	stats := append(common, &r.count, &r.sum, &r.min, &r.max)
 	switch {
 	case p.typ == telemetry.MetricGauge || p.typ == telemetry.MetricSum:
@@ -628,8 +630,9 @@ func (p *metricPlan) columns(r *metricRow) (string, []any) {
 // metricRow is one point as read from the store.
 type metricRow struct {
 	series                uint64
-	bucket, time          time.Time
-	start                 sql.NullTime
+	bucket                int64 // start of the step, Unix microseconds
+	in                    bool  // in the range rather than the lookback
+	start                 int64 // Unix microseconds, 0 when unknown
 	cumulative, monotonic bool
 	value, sum, min, max  sql.NullFloat64
 	count                 sql.Null[uint64]
@@ -665,17 +668,14 @@ func (l *metricList[T]) Scan(src any) error {
 
 // metricSample is what a point holds, or the increase between two points.
 type metricSample struct {
-	start             time.Time // zero when unknown
+	start             int64 // Unix microseconds, 0 when unknown
 	value, count, sum float64
 	hist              *metricHist // only when quantiles are asked of a histogram
 	exp               *metricExp  // only when quantiles are asked of an exponential histogram
 }
 
 func (p *metricPlan) sample(r *metricRow) metricSample {
-	s := metricSample{value: r.value.Float64, count: float64(r.count.V), sum: r.sum.Float64}
-	if r.start.Valid {
-		s.start = r.start.Time
-	}
+	s := metricSample{start: r.start, value: r.value.Float64, count: float64(r.count.V), sum: r.sum.Float64}
 	if p.mode != metricDist {
 		return s
 	}
@@ -710,7 +710,7 @@ func (s *metricSample) pick(f metricField) float64 {
 // sub returns the increase from prev to s, or false when the counter was
 // reset between them: its start time changed or a monotonic count fell.
 func (s *metricSample) sub(prev *metricSample, monotonic bool) (metricSample, bool) {
-	if !s.start.IsZero() && !prev.start.IsZero() && !s.start.Equal(prev.start) {
+	if s.start != 0 && prev.start != 0 && s.start != prev.start {
 		return metricSample{}, false
 	}
 	d := metricSample{value: s.value - prev.value, count: s.count - prev.count, sum: s.sum - prev.sum}
@@ -749,8 +749,7 @@ type metricCell struct {
 // metricWalker feeds the points, ordered by series and time, into cells.
 type metricWalker struct {
 	plan     *metricPlan
-	from     time.Time // start of the range
-	lookFrom time.Time // start of the read, before the range for cumulative metrics
+	lookFrom int64 // start of the read in Unix microseconds, before the range for cumulative metrics
 	groups   []*metricGroup
 
 	// The series being read.
@@ -766,7 +765,7 @@ type metricWalker struct {
 }
 
 func (w *metricWalker) add(g int, r *metricRow) {
-	b := r.bucket.UnixMicro()
+	b := r.bucket
 	if !w.started || r.series != w.id {
 		w.flush()
 		w.started, w.id, w.group, w.hasPrev = true, r.series, w.groups[g], false
@@ -775,7 +774,7 @@ func (w *metricWalker) add(g int, r *metricRow) {
 		w.flush()
 		w.bucket, w.cell = b, nil
 	}
-	in := !r.time.Before(w.from)
+	in := r.in
 	p := w.plan
 	switch mode := p.modeOf(r.cumulative, r.monotonic); mode {
 	case metricRaw, metricLast:
@@ -834,7 +833,7 @@ func (w *metricWalker) increase(cur *metricSample, cumulative, monotonic bool) (
 	prev, hadPrev := w.prev, w.hasPrev
 	w.prev, w.hasPrev = *cur, true
 	if !hadPrev {
-		return *cur, !cur.start.IsZero() && !cur.start.Before(w.lookFrom)
+		return *cur, cur.start != 0 && cur.start >= w.lookFrom
 	}
 	if d, ok := cur.sub(&prev, monotonic); ok {
 		return d, true

@@ -13,7 +13,7 @@ import (
 )
 
 // Metrics converts a metrics export request into one metric point per data
-// point. Histogram bucket slices are shared with req, not copied.
+// point.
 func Metrics(req *colmetricspb.ExportMetricsServiceRequest, opt Options) Result {
 	n := 0
 	for _, rm := range req.GetResourceMetrics() {

@@ -19,14 +19,15 @@
 //     request.id, request_id and http.request.header.x-request-id.
 //   - IDs are lower-case hex. A span needs a 16-byte trace id and an 8-byte
 //     span id, neither all zeros; a log record's ids are optional but, when
-//     present, must have those lengths. Invalid records are rejected, not
-//     repaired.
+//     present, must have those lengths, and all zeros mean none. Invalid
+//     records are rejected, not repaired.
 //   - A log record's time is time_unix_nano, else observed_time_unix_nano,
 //     else the time of the request. A missing severity number is derived from
 //     the severity text.
 //   - Each metric data point is one record, identified by a series id that
 //     hashes the metric name, the resource attributes and the point
-//     attributes, whatever their order.
+//     attributes, whatever their order. Exemplars are not stored. A number
+//     point without a value is NaN.
 package otlp
 
 import (
@@ -53,6 +54,8 @@ type Options struct {
 
 // Result is the outcome of converting one request.
 type Result struct {
+	// Batch holds the accepted records. Histogram bucket slices are shared
+	// with the request, not copied.
 	Batch telemetry.Batch
 	// Rejected counts the spans, log records or metric data points left out.
 	Rejected int

@@ -78,8 +78,8 @@ func decodeJSON(b []byte, m proto.Message) error {
 //
 // It tracks, for each open object or array, whether it holds ids: whether it
 // is the value of a "spans", "links", "logRecords" or "exemplars" field, or an
-// element of such a value. A field named traceId anywhere else, in an unknown
-// field for instance, is left alone.
+// element of such a value. So an id field outside those, in an unknown field
+// for instance, is left alone, and the OTLP field holding ids never is.
 func hexIDsToBase64(src []byte) ([]byte, error) {
 	var (
 		out      []byte   // nil until the first rewrite

@@ -40,16 +40,22 @@ func For(name string) (Dialect, error) {
 // DuckDB is the dialect of the embedded store.
 type DuckDB struct{}
 
+// Replacers are safe for concurrent use and never change once built.
+var (
+	jsonPathEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	likeEscaper     = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+)
+
 // JSONString implements Dialect.
 func (DuckDB) JSONString(col, key string) (string, any) {
 	// A quoted member name lets keys hold dots, as OpenTelemetry keys do.
-	path := `$."` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(key) + `"`
+	path := `$."` + jsonPathEscaper.Replace(key) + `"`
 	return "json_extract_string(" + col + ", ?)", path
 }
 
 // ContainsFold implements Dialect.
 func (DuckDB) ContainsFold(col, needle string) (string, any) {
-	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(needle)
+	esc := likeEscaper.Replace(needle)
 	return col + ` ILIKE ? ESCAPE '\'`, "%" + esc + "%"
 }
 

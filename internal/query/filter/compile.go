@@ -118,21 +118,25 @@ func (x Term) compile(c *compiler) error {
 // ordering against a number compares numerically: 9 < 10, not "9" > "10".
 func (c *compiler) compare(lhs string, t Term, numeric bool) {
 	if t.Prefix {
-		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(t.Value)
-		c.add(lhs+` LIKE ? ESCAPE '\'`, esc+"%")
+		c.add(lhs+` LIKE ? ESCAPE '\'`, likeEscaper.Replace(t.Value)+"%")
 		return
 	}
 	op := string(t.Op)
 	if t.Op == Eq {
 		op = "="
 	}
-	if n, err := strconv.ParseFloat(t.Value, 64); numeric && t.Op != Eq && err == nil && !math.IsInf(n, 0) && !math.IsNaN(n) {
-		// TRY_CAST, unlike CAST, yields NULL for text that is no number.
-		c.add("TRY_CAST("+lhs+" AS DOUBLE) "+op+" ?", n)
-		return
+	if numeric && t.Op != Eq {
+		if n, err := strconv.ParseFloat(t.Value, 64); err == nil && !math.IsInf(n, 0) && !math.IsNaN(n) {
+			// TRY_CAST, unlike CAST, yields NULL for text that is no number.
+			c.add("TRY_CAST("+lhs+" AS DOUBLE) "+op+" ?", n)
+			return
+		}
 	}
 	c.add(lhs+" "+op+" ?", t.Value)
 }
+
+// likeEscaper escapes the wildcards of a LIKE pattern for ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 type fieldKind int
 
@@ -146,7 +150,7 @@ const (
 // field is what a Term's field refers to.
 type field struct {
 	kind   fieldKind
-	col    string
+	col    string // fieldColumn, fieldText and fieldJSON
 	key    string // fieldJSON: the key in col
 	lo, hi int    // fieldLevel: the severity range [lo, hi) that the value names
 }
@@ -212,7 +216,7 @@ func lookup(name string) field {
 	case "body", "message", "msg":
 		return field{kind: fieldText, col: "body"}
 	case "level", "severity", "severity_number":
-		return field{kind: fieldLevel, col: "severity_number"}
+		return field{kind: fieldLevel}
 	case "service", "service_name", "service.name":
 		col = "service_name"
 	case "version", "service_version", "service.version":

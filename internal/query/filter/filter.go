@@ -129,8 +129,8 @@ func needsQuote(s string) bool {
 	return s == "" || strings.ContainsAny(s, " \t\n\r\f\v()\"") || strings.HasSuffix(s, "*")
 }
 
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
+var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
+func quote(s string) string { return `"` + quoteEscaper.Replace(s) + `"` }
 
 func isKeyword(s string) bool { return s == "AND" || s == "OR" || s == "NOT" }
