@@ -25,7 +25,8 @@ const (
 	// points, so that the first point in range has a predecessor to take its
 	// increase from.
 	metricLookback = 5 * time.Minute
-	// metricMaxLabels caps the labels of a group_by and the terms of a filter.
+	// Caps on the labels of a group_by, the terms and bytes of a filter and
+	// the bytes of a label name.
 	metricMaxLabels   = 10
 	metricMaxMatchers = 32
 	metricMaxFilter   = 4096
@@ -42,6 +43,10 @@ var metricResourceLabels = [...]struct{ name, column string }{
 	{"zone", "availability_zone"},
 	{"version", "service_version"},
 }
+
+// metricLikeEscaper escapes a LIKE pattern for ESCAPE '\'. Replacers are
+// safe for concurrent use and never change once built.
+var metricLikeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // metricColumn returns the column of a resource label, or "" when label
 // names a point attribute.
@@ -180,136 +185,228 @@ func (s *Service) QueryMetric(ctx context.Context, q MetricQuery) (*MetricResult
 	return s.queryMetric(ctx, q, metricMaxPoints)
 }
 
-// queryMetric is QueryMetric reading at most maxPoints points.
-func (s *Service) queryMetric(ctx context.Context, q MetricQuery, maxPoints int) (*MetricResult, error) {
+// queryMetric is QueryMetric reading at most maxRead rows.
+func (s *Service) queryMetric(ctx context.Context, q MetricQuery, maxRead int) (*MetricResult, error) {
 	p, err := metricParse(q)
 	if err != nil {
 		return nil, err
 	}
 	res := &MetricResult{Name: q.Name, Agg: p.agg, Step: q.Step, Series: []Series{}}
-	where, args := s.metricWhere(q.Name, p.matchers)
-
-	// First the series: their type, group and number of points, so that an
-	// unsuitable or oversized query fails before any point is read.
-	var sel strings.Builder
-	var selArgs []any
-	for _, k := range q.GroupBy {
-		expr, a := s.metricLabel(k)
-		fmt.Fprintf(&sel, ", any_value(%s)", expr)
-		selArgs = append(selArgs, a...)
-	}
-	seriesSQL := `SELECT series_id, type, any_value(unit), count(*)` + sel.String() + `
-FROM metric_points WHERE timestamp >= ? AND timestamp < ? AND ` + where + ` GROUP BY series_id, type`
-	groupOf, groups, err := s.metricSeries(ctx, p, res, seriesSQL,
-		slices.Concat(selArgs, []any{q.Range.From.UTC(), q.Range.To.UTC()}, args), len(q.GroupBy), maxPoints)
-	if err != nil || len(groups) == 0 {
+	x := &metricExec{q: q, plan: p, maxRead: maxRead}
+	x.where, x.args = s.metricWhere(q.Name, p.matchers)
+	if err := s.metricSeries(ctx, x, res); err != nil || len(x.groups) == 0 {
 		return res, err
 	}
-
-	from := q.Range.From
-	if p.typ != telemetry.MetricGauge {
-		from = from.Add(-metricLookback)
+	if p.inSQL {
+		err = s.metricReadSteps(ctx, x)
+	} else {
+		err = s.metricReadPoints(ctx, x)
 	}
-	var r metricRow
-	cols, dest := p.columns(&r)
-	// Times travel as Unix microseconds: the driver converts each TIMESTAMP
-	// value with a cgo call, which would double the cost of a large query.
-	pointsSQL := `SELECT series_id, epoch_us(` + s.dialect.TimeBucket("timestamp", q.Step) + `), timestamp >= ?,
-	coalesce(epoch_us(start_timestamp), 0), temporality <> 'delta', monotonic, ` + cols + `
-FROM metric_points WHERE timestamp >= ? AND timestamp < ? AND ` + where + ` AND type = ?
-ORDER BY series_id, timestamp LIMIT ?`
-	rows, cancel, err := s.query(ctx, pointsSQL,
-		slices.Concat([]any{q.Range.From.UTC(), from.UTC(), q.Range.To.UTC()}, args, []any{p.typ, maxPoints + 1})...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot query metric %q: %w", q.Name, err)
+		return nil, err
 	}
-	defer cancel()
-	defer rows.Close()
-	w := metricWalker{plan: p, lookFrom: from.UnixMicro(), groups: groups}
-	for n := 0; rows.Next(); n++ {
-		if n == maxPoints {
-			return nil, invalidf("metric %q has more than %d points in the range; narrow the range or filter", q.Name, maxPoints)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("cannot read points of metric %q: %w", q.Name, err)
-		}
-		g, ok := groupOf[r.series]
-		if !ok {
-			continue // a series with points only before the range
-		}
-		w.add(g, &r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read points of metric %q: %w", q.Name, err)
-	}
-	w.flush()
-	res.Series = w.series(q.GroupBy, q.Step)
+	res.Series = x.result()
 	return res, nil
 }
 
-// metricSeries runs the series query and returns the group index of every
-// series and the groups' label values. It sets the type and unit of res.
-func (s *Service) metricSeries(ctx context.Context, p *metricPlan, res *MetricResult, q string, args []any,
-	nlabels, maxPoints int) (map[uint64]int, []*metricGroup, error) {
-	rows, cancel, err := s.query(ctx, q, args...)
+// metricExec is a QueryMetric call in progress.
+type metricExec struct {
+	q       MetricQuery
+	plan    *metricPlan
+	where   string // the condition on name and filter
+	args    []any  // and its arguments
+	maxRead int
+
+	groupOf map[uint64]int // index in groups by series_id
+	groups  []*metricGroup
+}
+
+// metricSeries finds the series matching the query, groups them, and
+// completes the plan and the type and unit of res. It reads one row per
+// series, so that an unsuitable or oversized query fails before any point
+// is read.
+func (s *Service) metricSeries(ctx context.Context, x *metricExec, res *MetricResult) error {
+	q := x.q
+	var sel strings.Builder
+	var args []any
+	for _, k := range q.GroupBy {
+		expr, a := s.metricLabel(k)
+		fmt.Fprintf(&sel, ", any_value(%s)", expr)
+		args = append(args, a...)
+	}
+	args = slices.Concat(args, []any{q.Range.From.UTC(), q.Range.To.UTC()}, x.args)
+	rows, cancel, err := s.query(ctx, `SELECT series_id, type, bool_or(temporality <> 'delta'), any_value(unit), count(*)`+
+		sel.String()+`
+FROM metric_points WHERE timestamp >= ? AND timestamp < ? AND `+x.where+` GROUP BY series_id, type`, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot query series of metric %q: %w", res.Name, err)
+		return fmt.Errorf("cannot query series of metric %q: %w", q.Name, err)
 	}
 	defer cancel()
 	defer rows.Close()
-	groupOf := map[uint64]int{}
+	x.groupOf = map[uint64]int{}
 	index := map[string]int{}
-	var groups []*metricGroup
 	types := map[string]int{}
-	total := 0
 	var (
-		id     uint64
-		typ    string
-		n      int
-		labels = make([]string, nlabels)
+		id                        uint64
+		typ                       string
+		cumulative, anyCumulative bool
+		n, points                 int
+		labels                    = make([]string, len(q.GroupBy))
 	)
-	dest := []any{&id, &typ, &res.Unit, &n}
+	dest := []any{&id, &typ, &cumulative, &res.Unit, &n}
 	for i := range labels {
 		dest = append(dest, &labels[i])
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, nil, fmt.Errorf("cannot read series of metric %q: %w", res.Name, err)
+			return fmt.Errorf("cannot read series of metric %q: %w", q.Name, err)
 		}
 		types[typ]++
-		total += n
+		points += n
+		anyCumulative = anyCumulative || cumulative
 		key := strings.Join(labels, "\x00")
 		g, ok := index[key]
 		if !ok {
-			g = len(groups)
+			g = len(x.groups)
 			index[key] = g
-			groups = append(groups, &metricGroup{key: key, labels: slices.Clone(labels), cells: map[int64]*metricCell{}})
+			x.groups = append(x.groups, &metricGroup{key: key, labels: slices.Clone(labels), cells: map[int64]*metricCell{}})
 		}
-		groupOf[id] = g
+		x.groupOf[id] = g
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("cannot read series of metric %q: %w", res.Name, err)
+		return fmt.Errorf("cannot read series of metric %q: %w", q.Name, err)
 	}
-	switch {
-	case len(types) > 1:
+	if len(types) > 1 {
 		var list []string
 		for t, n := range types {
 			list = append(list, fmt.Sprintf("%s (%d series)", t, n))
 		}
 		slices.Sort(list)
-		return nil, nil, invalidf("metric %q has points of several types: %s; filter to one of them", res.Name, strings.Join(list, ", "))
-	case total > maxPoints:
-		return nil, nil, invalidf("metric %q has %d points in the range, more than %d; narrow the range or filter", res.Name, total, maxPoints)
-	case len(groups) > s.maxRows:
-		return nil, nil, invalidf("query gives %d series, more than %d; filter or group by fewer labels", len(groups), s.maxRows)
+		return invalidf("metric %q has points of several types: %s; filter to one of them", q.Name, strings.Join(list, ", "))
+	}
+	if len(x.groups) > s.maxRows {
+		return invalidf("query gives %d series, more than %d; filter or group by fewer labels", len(x.groups), s.maxRows)
 	}
 	for t := range types {
 		res.Type = t
-		if err := p.setType(res.Name, t); err != nil {
-			return nil, nil, err
+		if err := x.plan.setType(q.Name, t, anyCumulative); err != nil {
+			return err
 		}
 	}
-	return groupOf, groups, nil
+	if x.plan.inSQL {
+		// One row per series and step, or fewer when points are sparse.
+		steps := int(q.Range.To.Sub(q.Range.From)/q.Step) + 1
+		if rows := min(points, len(x.groupOf)*steps); rows > x.maxRead {
+			return invalidf("metric %q needs %d values read (%d series over %d steps), more than %d; "+
+				"narrow the range or filter, or use a larger step", q.Name, rows, len(x.groupOf), steps, x.maxRead)
+		}
+	} else if points > x.maxRead {
+		return invalidf("metric %q has %d points in the range, more than %d; narrow the range or filter", q.Name, points, x.maxRead)
+	}
+	return nil
+}
+
+// metricReadSteps reads the points aggregated per series and step by SQL,
+// for plans that need no point-to-point state.
+func (s *Service) metricReadSteps(ctx context.Context, x *metricExec) error {
+	q, p := x.q, x.plan
+	col := map[metricField]string{metricValue: "value", metricMin: "min", metricMax: "max",
+		metricCount: "CAST(count AS DOUBLE)", metricSum: "sum"}[p.field]
+	nan := ""
+	if p.typ == telemetry.MetricGauge || p.typ == telemetry.MetricSum {
+		nan = " AND NOT isnan(value)" // points without a recorded value
+	}
+	rows, cancel, err := s.query(ctx, `SELECT series_id, epoch_us(`+s.dialect.TimeBucket("timestamp", q.Step)+`) AS step,
+	count(`+col+`), sum(`+col+`), min(`+col+`), max(`+col+`), arg_max(`+col+`, timestamp), sum(CAST(count AS DOUBLE))
+FROM metric_points WHERE timestamp >= ? AND timestamp < ? AND `+x.where+nan+` AND type = ?
+GROUP BY series_id, step LIMIT ?`,
+		slices.Concat([]any{q.Range.From.UTC(), q.Range.To.UTC()}, x.args, []any{p.typ, x.maxRead + 1})...)
+	if err != nil {
+		return fmt.Errorf("cannot query metric %q: %w", q.Name, err)
+	}
+	defer cancel()
+	defer rows.Close()
+	var (
+		id                         uint64
+		step                       int64
+		n                          int
+		sum, lo, hi, last, counted sql.NullFloat64
+	)
+	for read := 0; rows.Next(); read++ {
+		if read == x.maxRead {
+			return invalidf("metric %q needs more than %d values read; narrow the range or filter, or use a larger step", q.Name, x.maxRead)
+		}
+		if err := rows.Scan(&id, &step, &n, &sum, &lo, &hi, &last, &counted); err != nil {
+			return fmt.Errorf("cannot read metric %q: %w", q.Name, err)
+		}
+		g, ok := x.groupOf[id]
+		if !ok || n == 0 {
+			continue
+		}
+		c := x.groups[g].cell(step)
+		switch p.mode {
+		case metricRaw:
+			c.n += n
+			c.sum += sum.Float64
+			c.min, c.max = math.Min(c.min, lo.Float64), math.Max(c.max, hi.Float64)
+		case metricLast:
+			c.n++
+			c.sum += last.Float64
+		default: // the increase of delta points
+			c.n++
+			c.sum += sum.Float64
+			c.count += counted.Float64
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read metric %q: %w", q.Name, err)
+	}
+	return nil
+}
+
+// metricReadPoints reads the points one by one, ordered by series and time,
+// for plans that take increases between points or merge buckets.
+func (s *Service) metricReadPoints(ctx context.Context, x *metricExec) error {
+	q, p := x.q, x.plan
+	// Cumulative points need their predecessor; see metricLookback.
+	from := q.Range.From.Add(-metricLookback)
+	var r metricRow
+	cols, dest := p.columns(&r)
+	// Times travel as Unix microseconds: the driver converts each TIMESTAMP
+	// value with a cgo call, which would double the cost of a large query.
+	rows, cancel, err := s.query(ctx, `SELECT series_id, epoch_us(`+s.dialect.TimeBucket("timestamp", q.Step)+`), timestamp >= ?,
+	coalesce(epoch_us(start_timestamp), 0), temporality <> 'delta', monotonic, `+cols+`
+FROM metric_points WHERE timestamp >= ? AND timestamp < ? AND `+x.where+` AND type = ?
+ORDER BY series_id, timestamp`,
+		slices.Concat([]any{q.Range.From.UTC(), from.UTC(), q.Range.To.UTC()}, x.args, []any{p.typ})...)
+	if err != nil {
+		return fmt.Errorf("cannot query metric %q: %w", q.Name, err)
+	}
+	defer cancel()
+	defer rows.Close()
+	w := metricWalker{plan: p, lookFrom: from.UnixMicro()}
+	// The cap counts points in the range, as metricSeries did; the lookback
+	// adds at most a few minutes' worth.
+	for read := 0; rows.Next(); {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("cannot read points of metric %q: %w", q.Name, err)
+		}
+		if r.in {
+			if read++; read > x.maxRead {
+				return invalidf("metric %q has more than %d points in the range; narrow the range or filter", q.Name, x.maxRead)
+			}
+		}
+		g, ok := x.groupOf[r.series]
+		if !ok {
+			continue // a series with points only before the range
+		}
+		w.add(x.groups[g], &r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read points of metric %q: %w", q.Name, err)
+	}
+	w.flush()
+	return nil
 }
 
 // metricWhere returns the condition selecting the points of a metric that
@@ -325,9 +422,12 @@ func (s *Service) metricWhere(name string, ms []metricMatcher) (string, []any) {
 		args = append(args, a...)
 		switch {
 		case m.prefix:
-			not := map[bool]string{false: "", true: "NOT "}[m.not]
-			fmt.Fprintf(&b, ` AND %s %sLIKE ? ESCAPE '\'`, expr, not)
-			args = append(args, strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(m.value)+"%")
+			op := "LIKE"
+			if m.not {
+				op = "NOT LIKE"
+			}
+			fmt.Fprintf(&b, ` AND %s %s ? ESCAPE '\'`, expr, op)
+			args = append(args, metricLikeEscaper.Replace(m.value)+"%")
 		case m.not:
 			fmt.Fprintf(&b, " AND %s <> ?", expr)
 			args = append(args, m.value)
@@ -545,11 +645,14 @@ type metricPlan struct {
 	typ   string
 	mode  metricMode
 	field metricField
+	// inSQL is true when SQL can aggregate each series per step, as it can
+	// unless increases must be taken between points or buckets merged.
+	inSQL bool
 }
 
-// setType completes the plan for the metric's type, or rejects an
-// aggregation that makes no sense for it.
-func (p *metricPlan) setType(name, typ string) error {
+// setType completes the plan for the metric's type and whether any series
+// is cumulative, or rejects an aggregation that makes no sense for the type.
+func (p *metricPlan) setType(name, typ string, cumulative bool) error {
 	p.typ = typ
 	dist := typ == telemetry.MetricHistogram || typ == telemetry.MetricExponentialHistogram
 	switch {
@@ -574,7 +677,10 @@ func (p *metricPlan) setType(name, typ string) error {
 			if !dist {
 				return invalidf("%s needs a %s; %q is a summary", p.agg, metricNeeds(p.agg), name)
 			}
-			p.field = map[string]metricField{"min": metricMin, "max": metricMax}[p.agg]
+			p.field = metricMin
+			if p.agg == "max" {
+				p.field = metricMax
+			}
 		default:
 			p.mode = metricDist
 			if !dist {
@@ -584,6 +690,8 @@ func (p *metricPlan) setType(name, typ string) error {
 	default:
 		return fmt.Errorf("metric %q has unknown type %q", name, typ)
 	}
+	p.inSQL = p.mode == metricRaw || p.mode == metricLast && typ == telemetry.MetricGauge ||
+		p.mode == metricIncrease && !cumulative
 	return nil
 }
 
@@ -609,21 +717,22 @@ func (p *metricPlan) modeOf(cumulative, monotonic bool) metricMode {
 // columns returns the value columns the plan reads, after the common ones,
 // and where Scan puts them in r.
 func (p *metricPlan) columns(r *metricRow) (string, []any) {
-	common := []any{&r.series, &r.bucket, &r.in, &r.start, &r.cumulative, &r.monotonic}
-	stats := append(common, &r.count, &r.sum, &r.min, &r.max)
+	d := []any{&r.series, &r.bucket, &r.in, &r.start, &r.cumulative, &r.monotonic}
+	if p.typ == telemetry.MetricGauge || p.typ == telemetry.MetricSum {
+		return "value", append(d, &r.value)
+	}
+	d = append(d, &r.count, &r.sum, &r.min, &r.max)
 	switch {
-	case p.typ == telemetry.MetricGauge || p.typ == telemetry.MetricSum:
-		return "value", append(common, &r.value)
 	case p.mode != metricDist && p.field != metricQuantile:
-		return "count, sum, min, max", stats
+		return "count, sum, min, max", d
 	case p.typ == telemetry.MetricHistogram:
-		return "count, sum, min, max, bucket_bounds, bucket_counts", append(stats, &r.bounds, &r.counts)
+		return "count, sum, min, max, bucket_bounds, bucket_counts", append(d, &r.bounds, &r.counts)
 	case p.typ == telemetry.MetricExponentialHistogram:
 		return `count, sum, min, max, exp_scale, exp_zero_count,
 	exp_positive_offset, exp_positive_counts, exp_negative_offset, exp_negative_counts`,
-			append(stats, &r.scale, &r.zero, &r.posOff, &r.pos, &r.negOff, &r.neg)
+			append(d, &r.scale, &r.zero, &r.posOff, &r.pos, &r.negOff, &r.neg)
 	default:
-		return "count, sum, min, max, quantiles, quantile_values", append(stats, &r.quantiles, &r.qvalues)
+		return "count, sum, min, max, quantiles, quantile_values", append(d, &r.quantiles, &r.qvalues)
 	}
 }
 
@@ -736,6 +845,16 @@ type metricGroup struct {
 	cells  map[int64]*metricCell // by step start, Unix microseconds
 }
 
+// cell returns the cell of the step starting at b, Unix microseconds.
+func (g *metricGroup) cell(b int64) *metricCell {
+	c := g.cells[b]
+	if c == nil {
+		c = &metricCell{min: math.Inf(1), max: math.Inf(-1)}
+		g.cells[b] = c
+	}
+	return c
+}
+
 // metricCell accumulates one step of one group.
 type metricCell struct {
 	n        int     // contributions: values, series' last values, increases
@@ -750,7 +869,6 @@ type metricCell struct {
 type metricWalker struct {
 	plan     *metricPlan
 	lookFrom int64 // start of the read in Unix microseconds, before the range for cumulative metrics
-	groups   []*metricGroup
 
 	// The series being read.
 	id      uint64
@@ -764,32 +882,23 @@ type metricWalker struct {
 	prev    metricSample
 }
 
-func (w *metricWalker) add(g int, r *metricRow) {
-	b := r.bucket
+// add feeds the point r of group g.
+func (w *metricWalker) add(g *metricGroup, r *metricRow) {
 	if !w.started || r.series != w.id {
 		w.flush()
-		w.started, w.id, w.group, w.hasPrev = true, r.series, w.groups[g], false
-		w.bucket, w.cell = b, nil
-	} else if b != w.bucket {
+		w.started, w.id, w.group, w.hasPrev = true, r.series, g, false
+		w.bucket, w.cell = r.bucket, nil
+	} else if r.bucket != w.bucket {
 		w.flush()
-		w.bucket, w.cell = b, nil
+		w.bucket, w.cell = r.bucket, nil
 	}
 	in := r.in
 	p := w.plan
 	switch mode := p.modeOf(r.cumulative, r.monotonic); mode {
-	case metricRaw, metricLast:
-		x := metricPick(p.field, r, p.quantile)
-		if !in || math.IsNaN(x) {
-			return
-		}
-		if mode == metricLast {
+	case metricLast:
+		if x := metricPick(p.field, r, p.quantile); in && !math.IsNaN(x) {
 			w.hasLast, w.last = true, x
-			return
 		}
-		c := w.cellNow()
-		c.n++
-		c.sum += x
-		c.min, c.max = math.Min(c.min, x), math.Max(c.max, x)
 	default:
 		cur := p.sample(r)
 		if math.IsNaN(cur.value) {
@@ -806,15 +915,18 @@ func (w *metricWalker) add(g int, r *metricRow) {
 			c.sum += d.pick(p.field)
 			return
 		}
-		c.min = math.Min(c.min, metricOr(r.min, math.NaN()))
-		c.max = math.Max(c.max, metricOr(r.max, math.NaN()))
+		c.min = math.Min(c.min, metricNaN(r.min))
+		c.max = math.Max(c.max, metricNaN(r.max))
+		// d may share its slices with the previous point, which the next
+		// increase is taken from: hist.add works in place, so the cell
+		// gets a copy; exp.add returns a new histogram.
 		switch {
 		case c.hist == nil && d.hist != nil:
 			c.hist = d.hist.clone()
 		case d.hist != nil:
 			c.hist.add(d.hist)
 		case c.exp == nil:
-			c.exp = d.exp.clone()
+			c.exp = d.exp
 		default:
 			c.exp = c.exp.add(d.exp)
 		}
@@ -843,11 +955,7 @@ func (w *metricWalker) increase(cur *metricSample, cumulative, monotonic bool) (
 
 func (w *metricWalker) cellNow() *metricCell {
 	if w.cell == nil {
-		w.cell = w.group.cells[w.bucket]
-		if w.cell == nil {
-			w.cell = &metricCell{min: math.Inf(1), max: math.Inf(-1)}
-			w.group.cells[w.bucket] = w.cell
-		}
+		w.cell = w.group.cell(w.bucket)
 	}
 	return w.cell
 }
@@ -862,18 +970,18 @@ func (w *metricWalker) flush() {
 	}
 }
 
-// series returns the groups' points, groups sorted by labels.
-func (w *metricWalker) series(labels []string, step time.Duration) []Series {
-	slices.SortFunc(w.groups, func(a, b *metricGroup) int { return strings.Compare(a.key, b.key) })
+// result returns the groups' points, groups sorted by labels.
+func (x *metricExec) result() []Series {
+	slices.SortFunc(x.groups, func(a, b *metricGroup) int { return strings.Compare(a.key, b.key) })
 	out := []Series{}
-	for _, g := range w.groups {
-		s := Series{Labels: make(map[string]string, len(labels))}
-		for i, l := range labels {
+	for _, g := range x.groups {
+		s := Series{Labels: make(map[string]string, len(g.labels))}
+		for i, l := range x.q.GroupBy {
 			s.Labels[l] = g.labels[i]
 		}
 		for b, c := range g.cells {
 			// JSON has no NaN or infinity, and neither helps a graph.
-			if v, ok := w.plan.value(c, step); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+			if v, ok := x.plan.value(c, x.q.Step); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
 				s.Points = append(s.Points, Point{Time: time.UnixMicro(b).UTC(), Value: v})
 			}
 		}
@@ -921,15 +1029,12 @@ func (p *metricPlan) value(c *metricCell, step time.Duration) (float64, bool) {
 	return 0, false
 }
 
-// metricPick returns a field of a row, NaN when the row lacks it.
+// metricPick returns the value of a row, or its value for quantile q, NaN
+// when the row lacks it.
 func metricPick(f metricField, r *metricRow, q float64) float64 {
 	switch f {
 	case metricValue:
-		return metricOr(r.value, math.NaN())
-	case metricMin:
-		return metricOr(r.min, math.NaN())
-	case metricMax:
-		return metricOr(r.max, math.NaN())
+		return metricNaN(r.value)
 	case metricQuantile:
 		for i, rq := range r.quantiles {
 			if math.Abs(rq-q) < 1e-9 && i < len(r.qvalues) {
@@ -940,9 +1045,10 @@ func metricPick(f metricField, r *metricRow, q float64) float64 {
 	return math.NaN()
 }
 
-func metricOr(v sql.NullFloat64, def float64) float64 {
+// metricNaN returns v, or NaN when it is NULL.
+func metricNaN(v sql.NullFloat64) float64 {
 	if !v.Valid {
-		return def
+		return math.NaN()
 	}
 	return v.Float64
 }
@@ -1001,7 +1107,7 @@ func (h *metricHist) add(o *metricHist) {
 // starts at min when known, else at 0 (or is its upper bound when that is not
 // positive); the overflow bucket ends at max when known, else the estimate is
 // the highest finite bound. The result is clamped to [min, max] when known.
-func (h *metricHist) quantile(q, min, max float64) (float64, bool) {
+func (h *metricHist) quantile(q, vmin, vmax float64) (float64, bool) {
 	if len(h.counts) != len(h.bounds)+1 {
 		return 0, false // a malformed point; the decoder rejects them
 	}
@@ -1026,8 +1132,8 @@ func (h *metricHist) quantile(q, min, max float64) (float64, bool) {
 	}
 	if math.IsInf(lo, -1) {
 		switch {
-		case metricKnown(min) && min <= hi:
-			lo = min
+		case metricKnown(vmin) && vmin <= hi:
+			lo = vmin
 		case hi > 0:
 			lo = 0
 		default:
@@ -1035,21 +1141,21 @@ func (h *metricHist) quantile(q, min, max float64) (float64, bool) {
 		}
 	}
 	if math.IsInf(hi, 1) {
-		if !metricKnown(max) || max < lo {
+		if !metricKnown(vmax) || vmax < lo {
 			return lo, true
 		}
-		hi = max
+		hi = vmax
 	}
 	v := lo + (hi-lo)*(rank-cum)/h.counts[i]
-	return metricClamp(v, min, max), true
+	return metricClamp(v, vmin, vmax), true
 }
 
-func metricClamp(v, min, max float64) float64 {
-	if metricKnown(min) && v < min {
-		v = min
+func metricClamp(v, vmin, vmax float64) float64 {
+	if metricKnown(vmin) && v < vmin {
+		v = vmin
 	}
-	if metricKnown(max) && v > max {
-		v = max
+	if metricKnown(vmax) && v > vmax {
+		v = vmax
 	}
 	return v
 }
@@ -1066,12 +1172,6 @@ type metricExp struct {
 type metricExpBuckets struct {
 	offset int32
 	counts []float64
-}
-
-func (e *metricExp) clone() *metricExp {
-	c := *e
-	c.pos.counts, c.neg.counts = slices.Clone(e.pos.counts), slices.Clone(e.neg.counts)
-	return &c
 }
 
 // at returns e at a scale no greater than its own: each bucket merges into
@@ -1155,7 +1255,7 @@ func (b metricExpBuckets) sub(o metricExpBuckets) (metricExpBuckets, bool) {
 // bucket holding the rank, which suits buckets whose widths grow
 // exponentially; zero-bucket values count as 0. The result is clamped to
 // [min, max] when known.
-func (e *metricExp) quantile(q, min, max float64) (float64, bool) {
+func (e *metricExp) quantile(q, vmin, vmax float64) (float64, bool) {
 	total := e.zero
 	for _, c := range e.pos.counts {
 		total += c
@@ -1172,19 +1272,19 @@ func (e *metricExp) quantile(q, min, max float64) (float64, bool) {
 	for i := len(e.neg.counts) - 1; i >= 0; i-- {
 		if c := e.neg.counts[i]; cum+c >= rank {
 			idx := float64(e.neg.offset) + float64(i)
-			return metricClamp(-pow(idx+1-(rank-cum)/c), min, max), true
+			return metricClamp(-pow(idx+1-(rank-cum)/c), vmin, vmax), true
 		}
 		cum += e.neg.counts[i]
 	}
 	if cum+e.zero >= rank {
-		return metricClamp(0, min, max), true
+		return metricClamp(0, vmin, vmax), true
 	}
 	cum += e.zero
 	// Counts are whole numbers, so the sums are exact and the rank is found.
 	for i, c := range e.pos.counts {
 		if cum+c >= rank {
 			idx := float64(e.pos.offset) + float64(i)
-			return metricClamp(pow(idx+(rank-cum)/c), min, max), true
+			return metricClamp(pow(idx+(rank-cum)/c), vmin, vmax), true
 		}
 		cum += c
 	}

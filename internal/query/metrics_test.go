@@ -57,9 +57,10 @@ func metricHistogram(name, temporality, svc string, id uint64, at, start time.Du
 	return p
 }
 
-func metricExpHistogram(svc string, id uint64, at time.Duration, scale int32, zero uint64, posOff int32, pos []uint64, negOff int32, neg []uint64) telemetry.MetricPoint {
-	p := metricPt("payload.size", telemetry.MetricExponentialHistogram, telemetry.Resource{ServiceName: svc}, "{}", id, at, metricNoStart)
-	p.Unit, p.Temporality = "By", telemetry.TemporalityDelta
+func metricExpHistogram(name, temporality, svc string, id uint64, at, start time.Duration,
+	scale int32, zero uint64, posOff int32, pos []uint64, negOff int32, neg []uint64) telemetry.MetricPoint {
+	p := metricPt(name, telemetry.MetricExponentialHistogram, telemetry.Resource{ServiceName: svc}, "{}", id, at, start)
+	p.Unit, p.Temporality = "By", temporality
 	p.ExpScale, p.ExpZeroCount, p.ExpPositiveOffset, p.ExpPositiveCounts, p.ExpNegativeOffset, p.ExpNegativeCounts = scale, zero, posOff, pos, negOff, neg
 	p.Count = zero
 	for _, c := range slices.Concat(pos, neg) {
@@ -121,6 +122,13 @@ func metricFixture() []telemetry.MetricPoint {
 		metricCounter("req.total", cumulative, true, "i4", 23, 10*s, hour, 1000),
 		metricCounter("req.total", cumulative, true, "i4", 23, 70*s, hour, 1010),
 
+		// One service exports delta, another cumulative.
+		metricCounter("req.mixed", delta, true, "d", 90, 10*s, metricNoStart, 5),
+		metricCounter("req.mixed", delta, true, "d", 90, 70*s, metricNoStart, 7),
+		metricCounter("req.mixed", cumulative, true, "c", 91, -30*s, hour, 100),
+		metricCounter("req.mixed", cumulative, true, "c", 91, 20*s, hour, 110),
+		metricCounter("req.mixed", cumulative, true, "c", 91, 80*s, hour, 130),
+
 		// Up-down counter: a level, not a count.
 		metricCounter("queue.size", cumulative, false, "", 30, 0, metricNoStart, 5),
 		metricCounter("queue.size", cumulative, false, "", 30, 30*s, metricNoStart, 3),
@@ -138,9 +146,15 @@ func metricFixture() []telemetry.MetricPoint {
 		metricHistogram("rpc.duration", cumulative, "api", 50, 80*s, 65*s, []float64{1, 2}, []uint64{1, 2, 0}, 3.5),
 
 		// Exponential histograms: scale 0 has buckets (1,2], (2,4], (4,8].
-		metricExpHistogram("api", 60, 10*s, 0, 0, 0, []uint64{10, 30, 60}, 0, nil),
-		metricExpHistogram("web", 61, 20*s, 1, 0, 4, []uint64{5, 5}, 0, nil), // (4, 5.66], (5.66, 8]
-		metricExpHistogram("api", 60, 70*s, 0, 2, 0, []uint64{4}, 0, []uint64{4}),
+		metricExpHistogram("payload.size", delta, "api", 60, 10*s, metricNoStart, 0, 0, 0, []uint64{10, 30, 60}, 0, nil),
+		metricExpHistogram("payload.size", delta, "web", 61, 20*s, metricNoStart, 1, 0, 4, []uint64{5, 5}, 0, nil), // (4, 5.66], (5.66, 8]
+		metricExpHistogram("payload.size", delta, "api", 60, 70*s, metricNoStart, 0, 2, 0, []uint64{4}, 0, []uint64{4}),
+		// Cumulative, downscaled by the SDK from scale 1 to 0 between the
+		// first two points: the increases are 10 in (4,8], then 4 in (2,4]
+		// and 10 in (4,8].
+		metricExpHistogram("payload.cum", cumulative, "api", 62, -30*s, hour, 1, 0, 4, []uint64{5, 5}, 0, nil),
+		metricExpHistogram("payload.cum", cumulative, "api", 62, 10*s, hour, 0, 0, 2, []uint64{20}, 0, nil),
+		metricExpHistogram("payload.cum", cumulative, "api", 62, 70*s, hour, 0, 0, 1, []uint64{4, 30}, 0, nil),
 
 		// Summaries; s2 starts inside the range and lacks the 0.99 quantile.
 		metricSummary("api", 70, -30*s, hour, 10, 50, []float64{0.5, 0.99}, []float64{4, 8}),
@@ -158,26 +172,21 @@ func metricFixture() []telemetry.MetricPoint {
 	return append(ps, flagged)
 }
 
-func metricMinMax(p telemetry.MetricPoint, min, max float64) telemetry.MetricPoint {
-	p.HasMin, p.Min, p.HasMax, p.Max = true, min, true, max
+func metricMinMax(p telemetry.MetricPoint, vmin, vmax float64) telemetry.MetricPoint {
+	p.HasMin, p.Min, p.HasMax, p.Max = true, vmin, true, vmax
 	return p
 }
 
 // metricService returns a query service over a fresh store holding points.
 func metricService(t testing.TB, opt Options, points []telemetry.MetricPoint) *Service {
 	t.Helper()
-	ctx := context.Background()
-	st, err := duckdb.Open(ctx, duckdb.Options{Dir: t.TempDir()})
+	st, err := duckdb.Open(context.Background(), duckdb.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("cannot open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	for len(points) > 0 {
-		n := min(len(points), 100_000)
-		if err := st.Write(ctx, &telemetry.Batch{Metrics: points[:n]}); err != nil {
-			t.Fatalf("cannot write points: %v", err)
-		}
-		points = points[n:]
+	if err := st.Write(context.Background(), &telemetry.Batch{Metrics: points}); err != nil {
+		t.Fatalf("cannot write points: %v", err)
 	}
 	opt.Store = st
 	s, err := New(opt)
@@ -260,6 +269,7 @@ func TestQueryMetric(t *testing.T) {
 		{name: "cumulative increase per series", metric: "req.total", agg: "sum", groupBy: []string{"instance"},
 			want: "{instance=i1} 0s:60 1m0s:60 2m0s:60 | {instance=i2} 0s:10 1m0s:9 | {instance=i3} 1m0s:12 | {instance=i4} 1m0s:10"},
 		{name: "cumulative rate", metric: "req.total", agg: "rate", want: "{} 0s:1.166666667 1m0s:1.516666667 2m0s:1"},
+		{name: "delta and cumulative series together", metric: "req.mixed", agg: "sum", want: "{} 0s:15 1m0s:27"},
 		{name: "up-down counter sum is the level", metric: "queue.size", agg: "sum", want: "{} 0s:17"},
 		{name: "up-down counter rate is the net change", metric: "queue.size", agg: "rate", want: "{} 0s:0.03333333333"},
 
@@ -294,6 +304,7 @@ func TestQueryMetric(t *testing.T) {
 		{name: "exponential negative buckets", metric: "payload.size", agg: "p10", from: time.Minute, want: "{} 1m0s:-1.681792831"},
 		{name: "exponential p90", metric: "payload.size", agg: "p90", from: time.Minute, want: "{} 1m0s:1.681792831"},
 		{name: "exponential count", metric: "payload.size", agg: "count", want: "{} 0s:110 1m0s:10"},
+		{name: "cumulative exponential across scales", metric: "payload.cum", agg: "p50", want: "{} 0s:5.656854249 1m0s:4.924577653"},
 
 		// Summaries: quantiles averaged across series' last values;
 		// count and sum are cumulative.
@@ -377,23 +388,30 @@ func TestQueryMetricInvalid(t *testing.T) {
 
 func TestQueryMetricLimits(t *testing.T) {
 	s := metricService(t, Options{MaxRows: 1}, metricFixture())
-	q := MetricQuery{Range: TimeRange{metricT0, metricT0.Add(time.Hour)}, Name: "cpu", Agg: "avg", Step: time.Minute}
-	if _, err := s.queryMetric(context.Background(), q, 9); err != nil {
-		t.Errorf("9 points with a cap of 9: %v", err)
-	}
+	hour := TimeRange{metricT0, metricT0.Add(time.Hour)}
 	for _, tt := range []struct {
-		name      string
-		maxPoints int
-		groupBy   []string
-		want      string
+		name    string
+		q       MetricQuery
+		maxRead int
+		want    string // "" for success
 	}{
-		{"points", 8, nil, `metric "cpu" has 9 points in the range, more than 8; narrow the range or filter`},
-		{"series", 10, []string{"service"}, "query gives 2 series, more than 1; filter or group by fewer labels"},
+		// req.total has 14 points in the range and 2 in the lookback.
+		{"points at the cap", MetricQuery{Range: hour, Name: "req.total", Agg: "rate", Step: time.Minute}, 14, ""},
+		{"points over the cap", MetricQuery{Range: hour, Name: "req.total", Agg: "rate", Step: time.Minute}, 13,
+			`metric "req.total" has 14 points in the range, more than 13; narrow the range or filter`},
+		// cpu has 9 points in 2 series; SQL aggregates them per step.
+		{"steps over the cap", MetricQuery{Range: hour, Name: "cpu", Agg: "avg", Step: time.Minute}, 8,
+			`metric "cpu" needs 9 values read (2 series over 61 steps), more than 8; narrow the range or filter, or use a larger step`},
+		{"steps under the cap", MetricQuery{Range: hour, Name: "cpu", Agg: "avg", Step: time.Hour}, 8, ""},
+		{"series", MetricQuery{Range: hour, Name: "cpu", Agg: "avg", Step: time.Minute, GroupBy: []string{"service"}}, 100,
+			"query gives 2 series, more than 1; filter or group by fewer labels"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			q.GroupBy = tt.groupBy
-			_, err := s.queryMetric(context.Background(), q, tt.maxPoints)
-			if !errors.Is(err, ErrInvalid) || err.Error() != "invalid query: "+tt.want {
+			_, err := s.queryMetric(context.Background(), tt.q, tt.maxRead)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("got error %v, want none", err)
+			case tt.want != "" && (!errors.Is(err, ErrInvalid) || err.Error() != "invalid query: "+tt.want):
 				t.Errorf("got error %v, want ErrInvalid: %s", err, tt.want)
 			}
 		})
@@ -411,9 +429,11 @@ func TestMetricNames(t *testing.T) {
 			"cpu gauge 1 CPU use  false [service env host core]",
 			"http.duration histogram ms  delta false [service]",
 			"mixed sum    false [service attr.host]",
+			"payload.cum exponential_histogram By  cumulative false [service]",
 			"payload.size exponential_histogram By  delta false [service]",
 			"queue.size sum {request}  cumulative false [service]",
 			"req.delta sum {request}  delta true [service]",
+			"req.mixed sum {request}  cumulative true [service instance]",
 			"req.total sum {request}  cumulative true [service instance]",
 			"rpc.duration histogram ms  cumulative false [service]",
 			"rpc.latency summary    false [service]",
@@ -456,32 +476,55 @@ func TestMetricResultJSON(t *testing.T) {
 	}
 }
 
-// BenchmarkQueryMetric queries 1M points: 1,000 series of 1,000 points, 10 s
-// apart, in 10 services.
+// BenchmarkQueryMetric queries a store of 1.6M points: a counter of 1,000
+// series, a gauge of 500 and a cumulative histogram of 100 with 10 buckets,
+// 1,000 points each, 10 s apart, in 10 services.
 func BenchmarkQueryMetric(b *testing.B) {
 	const series, points = 1000, 1000
-	var ps []telemetry.MetricPoint
-	var gs []telemetry.MetricPoint
-	for i := range series {
-		res := telemetry.Resource{ServiceName: fmt.Sprint("svc", i%10), InstanceID: fmt.Sprint("i", i), Attributes: "{}"}
-		attrs := fmt.Sprintf(`{"route":"/r%d"}`, i%7)
-		for j := range points {
-			at := metricT0.Add(time.Duration(j) * 10 * time.Second)
-			ps = append(ps, telemetry.MetricPoint{Resource: res, Name: "requests", Type: telemetry.MetricSum,
-				Temporality: telemetry.TemporalityCumulative, Monotonic: true, SeriesID: uint64(i), Attributes: attrs,
-				Time: at, StartTime: metricT0, Value: float64(j * (i%5 + 1))})
-			if i < series/2 {
-				gs = append(gs, telemetry.MetricPoint{Resource: res, Name: "cpu", Type: telemetry.MetricGauge,
-					SeriesID: uint64(series + i), Attributes: attrs, Time: at, Value: float64(j % 100)})
+	bounds := []float64{5, 10, 25, 50, 100, 250, 500, 1000, 2500}
+	s := metricService(b, Options{}, nil)
+	for first := 0; first < series; first += 100 {
+		var ps []telemetry.MetricPoint
+		for i := first; i < first+100; i++ {
+			res := telemetry.Resource{ServiceName: fmt.Sprint("svc", i%10), InstanceID: fmt.Sprint("i", i), Attributes: "{}"}
+			attrs := fmt.Sprintf(`{"route":"/r%d"}`, i%7)
+			for j := range points {
+				at := metricT0.Add(time.Duration(j) * 10 * time.Second)
+				ps = append(ps, telemetry.MetricPoint{Resource: res, Name: "requests", Type: telemetry.MetricSum,
+					Temporality: telemetry.TemporalityCumulative, Monotonic: true, SeriesID: uint64(i), Attributes: attrs,
+					Time: at, StartTime: metricT0, Value: float64(j * (i%5 + 1))})
+				if i%2 == 0 {
+					ps = append(ps, telemetry.MetricPoint{Resource: res, Name: "cpu", Type: telemetry.MetricGauge,
+						SeriesID: uint64(series + i), Attributes: attrs, Time: at, Value: float64(j % 100)})
+				}
+				if i%10 == 0 {
+					counts := make([]uint64, len(bounds)+1)
+					for k := range counts {
+						counts[k] = uint64(j * (k + 1))
+					}
+					ps = append(ps, telemetry.MetricPoint{Resource: res, Name: "latency", Type: telemetry.MetricHistogram,
+						Temporality: telemetry.TemporalityCumulative, SeriesID: uint64(2*series + i), Attributes: attrs,
+						Time: at, StartTime: metricT0, Count: uint64(j * 55), BucketBounds: bounds, BucketCounts: counts})
+				}
 			}
 		}
+		if err := s.store.(*duckdb.Store).Write(context.Background(), &telemetry.Batch{Metrics: ps}); err != nil {
+			b.Fatal(err)
+		}
 	}
-	s := metricService(b, Options{}, slices.Concat(ps, gs))
 	r := TimeRange{metricT0, metricT0.Add(points * 10 * time.Second)}
+	b.Run("MetricNames", func(b *testing.B) {
+		for b.Loop() {
+			if ms, err := s.MetricNames(context.Background(), r, 0); err != nil || len(ms) != 3 {
+				b.Fatalf("MetricNames = %v, %v; want 3 metrics", ms, err)
+			}
+		}
+	})
 	for _, q := range []MetricQuery{
 		{Range: r, Name: "requests", Agg: "rate", GroupBy: []string{"service"}, Step: time.Minute},
 		{Range: r, Name: "requests", Agg: "rate", Filter: "route=/r1", Step: time.Minute},
 		{Range: r, Name: "cpu", Agg: "avg", GroupBy: []string{"route"}, Step: 5 * time.Minute},
+		{Range: r, Name: "latency", Agg: "p95", GroupBy: []string{"service"}, Step: time.Minute},
 	} {
 		b.Run(fmt.Sprintf("%s/%s/%s/%v", q.Name, q.Agg, q.Filter, q.GroupBy), func(b *testing.B) {
 			for b.Loop() {

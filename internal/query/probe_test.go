@@ -10,14 +10,16 @@ func BenchmarkRawProbe(b *testing.B) {
 	d := benchSetup(b)
 	ctx := context.Background()
 	qs := []struct{ name, q string; args []any }{
-		{"trace", "SELECT * FROM spans WHERE trace_id = ?", []any{d.traceID}},
-		{"traceBounds", "SELECT min(timestamp), max(timestamp) FROM spans WHERE trace_id = ?", []any{d.traceID}},
-		{"reqSpans", "SELECT trace_id FROM spans WHERE request_id = ?", []any{"req-12345"}},
-		{"reqLogs", "SELECT trace_id FROM logs WHERE request_id = ?", []any{"req-12345"}},
-		{"needleILIKE", "SELECT * FROM logs WHERE body ILIKE ? ORDER BY timestamp DESC LIMIT 101", []any{"%some rare phrase%"}},
-		{"needleLIKE", "SELECT * FROM logs WHERE body LIKE ? ORDER BY timestamp DESC LIMIT 101", []any{"%some rare phrase%"}},
-		{"needleContainsLower", "SELECT * FROM logs WHERE contains(lower(body), ?) ORDER BY timestamp DESC LIMIT 101", []any{"some rare phrase"}},
-		{"logsNewest", "SELECT * FROM logs ORDER BY timestamp DESC, hash(observed_timestamp, body) DESC LIMIT 101", nil},
+		{"scanBody", "SELECT count(*) FROM logs WHERE length(body) < 0", nil},
+		{"cntILIKEconst", "SELECT count(*) FROM logs WHERE body ILIKE '%some rare phrase%'", nil},
+		{"cntILIKEparam", "SELECT count(*) FROM logs WHERE body ILIKE ?", []any{"%some rare phrase%"}},
+		{"cntILIKEescparam", "SELECT count(*) FROM logs WHERE body ILIKE ? ESCAPE '\\'", []any{"%some rare phrase%"}},
+		{"cntLIKEconst", "SELECT count(*) FROM logs WHERE body LIKE '%some rare phrase%'", nil},
+		{"cntLIKEparam", "SELECT count(*) FROM logs WHERE body LIKE ?", []any{"%some rare phrase%"}},
+		{"cntContainsParam", "SELECT count(*) FROM logs WHERE contains(body, ?)", []any{"some rare phrase"}},
+		{"cntContainsLowerParam", "SELECT count(*) FROM logs WHERE contains(lower(body), ?)", []any{"some rare phrase"}},
+		{"cntRegexpConst", "SELECT count(*) FROM logs WHERE regexp_matches(body, '(?i)some rare phrase')", nil},
+		{"cntRegexpConstOpt", "SELECT count(*) FROM logs WHERE regexp_matches(body, 'some rare phrase', 'i')", nil},
 	}
 	for _, q := range qs {
 		b.Run(q.name, func(b *testing.B) {

@@ -50,7 +50,7 @@ var bench = sync.OnceValues(func() (*benchData, error) {
 		}
 	}
 	ctx := context.Background()
-	st, err := duckdb.Open(ctx, duckdb.Options{Dir: dir, MemoryLimit: "2GB"})
+	st, err := duckdb.Open(ctx, duckdb.Options{Dir: dir})
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (g benchGen) batch(from, to int) *telemetry.Batch {
 		}
 		route := routes[rnd.IntN(len(routes))]
 		t := g.time(i)
-		reqID := fmt.Sprintf("req-%d", trace)
+		reqID := fmt.Sprintf("%016x", uint64(trace)*0xbf58476d1ce4e5b9)
 		b.Spans = append(b.Spans, telemetry.Span{
 			Resource: res, Scope: telemetry.Scope{Name: "bench"}, TraceID: tid, SpanID: sid, ParentSpanID: parent,
 			Name: "GET " + route, Kind: kind, Start: t, Duration: time.Duration(rnd.ExpFloat64() * float64(20*time.Millisecond)),

@@ -67,12 +67,16 @@ func (c *converter) log(res telemetry.Resource, sc telemetry.Scope, lr *logspb.L
 	if sev == 0 {
 		sev, _ = telemetry.ParseLevel(lr.GetSeverityText())
 	}
+	var traceID string
+	if !allZero(lr.GetTraceId()) {
+		traceID = c.traceIDHex(lr.GetTraceId())
+	}
 	c.out.Batch.Logs = append(c.out.Batch.Logs, telemetry.Log{
 		Resource:     res,
 		Scope:        sc,
 		Time:         t,
 		ObservedTime: observed,
-		TraceID:      optionalID(lr.GetTraceId()),
+		TraceID:      traceID,
 		SpanID:       optionalID(lr.GetSpanId()),
 		Severity:     sev,
 		SeverityText: lr.GetSeverityText(),

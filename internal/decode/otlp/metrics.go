@@ -96,7 +96,7 @@ func (c *converter) metric(base telemetry.MetricPoint, resHash uint64, m *metric
 		base.Temporality = telemetry.TemporalityCumulative
 	default:
 		if base.Type != telemetry.MetricGauge && base.Type != telemetry.MetricSummary {
-			c.rejectMetric(n, "aggregation_temporality is unspecified", w)
+			c.rejectMetric(n, fmt.Sprintf("aggregation_temporality must be delta or cumulative, got %v", temporality), w)
 			return
 		}
 	}

@@ -162,12 +162,12 @@ func TestMetricsRejects(t *testing.T) {
 		{"no name", &metricspb.Metric{Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{
 			DataPoints: []*metricspb.NumberDataPoint{numberPoint(1), numberPoint(2)}}}}, 0, 2, "invalid_metric", `metric 1 "" of scope 0 of resource 0: name is missing`},
 		{"sum without temporality", &metricspb.Metric{Name: "s", Data: &metricspb.Metric_Sum{Sum: &metricspb.Sum{
-			DataPoints: []*metricspb.NumberDataPoint{numberPoint(1), numberPoint(2)}}}}, 0, 2, "invalid_metric", "aggregation_temporality is unspecified"},
+			DataPoints: []*metricspb.NumberDataPoint{numberPoint(1), numberPoint(2)}}}}, 0, 2, "invalid_metric", "aggregation_temporality must be delta or cumulative, got AGGREGATION_TEMPORALITY_UNSPECIFIED"},
 		{"histogram with unknown temporality", &metricspb.Metric{Name: "h", Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{
-			AggregationTemporality: 9, DataPoints: []*metricspb.HistogramDataPoint{{TimeUnixNano: 1}}}}}, 0, 1, "invalid_metric", "aggregation_temporality is unspecified"},
+			AggregationTemporality: 9, DataPoints: []*metricspb.HistogramDataPoint{{TimeUnixNano: 1}}}}}, 0, 1, "invalid_metric", "got 9"},
 		{"exponential histogram without temporality", &metricspb.Metric{Name: "e", Data: &metricspb.Metric_ExponentialHistogram{
 			ExponentialHistogram: &metricspb.ExponentialHistogram{DataPoints: []*metricspb.ExponentialHistogramDataPoint{{TimeUnixNano: 1}}}}},
-			0, 1, "invalid_metric", "aggregation_temporality is unspecified"},
+			0, 1, "invalid_metric", "aggregation_temporality must be delta or cumulative"},
 		{"histogram bucket count mismatch", &metricspb.Metric{Name: "h", Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{
 			AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA,
 			DataPoints: []*metricspb.HistogramDataPoint{

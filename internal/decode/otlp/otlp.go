@@ -15,8 +15,9 @@
 //     JSON objects with native JSON types. Doubles JSON cannot hold are the
 //     strings "NaN", "+Inf" and "-Inf"; bytes are base64 strings; kvlists are
 //     objects; values nested deeper than 32 levels are null.
-//   - The request id of a span or log record is its first attribute among
-//     request.id, request_id and http.request.header.x-request-id.
+//   - The request id of a span or log record is its request.id attribute,
+//     else request_id, else the first element of
+//     http.request.header.x-request-id. The attribute stays in the JSON too.
 //   - IDs are lower-case hex. A span needs a 16-byte trace id and an 8-byte
 //     span id, neither all zeros; a log record's ids are optional but, when
 //     present, must have those lengths, and all zeros mean none. Invalid
@@ -92,14 +93,27 @@ type converter struct {
 	opt Options
 	out Result
 	buf []byte
+
+	// The last trace id converted, whose string the next record reuses when
+	// it has the same: a request usually holds many records of each trace.
+	traceID  []byte
+	traceHex string
 }
 
-// reject records n rejected records. The message is formatted only for the
-// first rejection, since only that one is reported.
-func (c *converter) reject(n int, p problem, where string, args ...any) {
+func (c *converter) traceIDHex(id []byte) string {
+	if string(id) != string(c.traceID) || c.traceHex == "" {
+		c.traceID, c.traceHex = id, hexID(id)
+	}
+	return c.traceHex
+}
+
+// reject counts n rejected records. The location of the records, given as a
+// format and its arguments, is formatted only for the first rejection, since
+// only that one is reported.
+func (c *converter) reject(n int, p problem, format string, args ...any) {
 	if c.out.RejectedByReason == nil {
 		c.out.RejectedByReason = make(map[string]int)
-		c.out.Reason = fmt.Sprintf(where, args...) + ": " + p.msg
+		c.out.Reason = fmt.Sprintf(format, args...) + ": " + p.msg
 	}
 	c.out.Rejected += n
 	c.out.RejectedByReason[p.key] += n
@@ -204,8 +218,8 @@ func (c *converter) attrsText(kvs []*commonpb.KeyValue) string {
 	return jsonText(c.buf)
 }
 
-// requestID returns the value of the first present attribute among
-// request.id, request_id and http.request.header.x-request-id, which semantic
+// requestID returns the request.id attribute, else request_id, else the
+// first element of http.request.header.x-request-id, which semantic
 // conventions make a string array.
 func requestID(kvs []*commonpb.KeyValue) string {
 	var rank int

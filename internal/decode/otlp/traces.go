@@ -55,7 +55,7 @@ func (c *converter) span(res telemetry.Resource, sc telemetry.Scope, sp *tracepb
 	c.out.Batch.Spans = append(c.out.Batch.Spans, telemetry.Span{
 		Resource:      res,
 		Scope:         sc,
-		TraceID:       hexID(sp.GetTraceId()),
+		TraceID:       c.traceIDHex(sp.GetTraceId()),
 		SpanID:        hexID(sp.GetSpanId()),
 		ParentSpanID:  hexID(sp.GetParentSpanId()),
 		TraceState:    sp.GetTraceState(),

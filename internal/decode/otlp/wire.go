@@ -14,60 +14,56 @@ import (
 
 // DecodeTracesProto decodes a binary protobuf trace export request.
 func DecodeTracesProto(b []byte) (*coltracepb.ExportTraceServiceRequest, error) {
-	req := new(coltracepb.ExportTraceServiceRequest)
-	return req, decodeProto(b, req)
+	return decodeProto(b, new(coltracepb.ExportTraceServiceRequest))
 }
 
 // DecodeTracesJSON decodes an OTLP/JSON trace export request.
 func DecodeTracesJSON(b []byte) (*coltracepb.ExportTraceServiceRequest, error) {
-	req := new(coltracepb.ExportTraceServiceRequest)
-	return req, decodeJSON(b, req)
+	return decodeJSON(b, new(coltracepb.ExportTraceServiceRequest))
 }
 
 // DecodeLogsProto decodes a binary protobuf logs export request.
 func DecodeLogsProto(b []byte) (*collogspb.ExportLogsServiceRequest, error) {
-	req := new(collogspb.ExportLogsServiceRequest)
-	return req, decodeProto(b, req)
+	return decodeProto(b, new(collogspb.ExportLogsServiceRequest))
 }
 
 // DecodeLogsJSON decodes an OTLP/JSON logs export request.
 func DecodeLogsJSON(b []byte) (*collogspb.ExportLogsServiceRequest, error) {
-	req := new(collogspb.ExportLogsServiceRequest)
-	return req, decodeJSON(b, req)
+	return decodeJSON(b, new(collogspb.ExportLogsServiceRequest))
 }
 
 // DecodeMetricsProto decodes a binary protobuf metrics export request.
 func DecodeMetricsProto(b []byte) (*colmetricspb.ExportMetricsServiceRequest, error) {
-	req := new(colmetricspb.ExportMetricsServiceRequest)
-	return req, decodeProto(b, req)
+	return decodeProto(b, new(colmetricspb.ExportMetricsServiceRequest))
 }
 
 // DecodeMetricsJSON decodes an OTLP/JSON metrics export request.
 func DecodeMetricsJSON(b []byte) (*colmetricspb.ExportMetricsServiceRequest, error) {
-	req := new(colmetricspb.ExportMetricsServiceRequest)
-	return req, decodeJSON(b, req)
+	return decodeJSON(b, new(colmetricspb.ExportMetricsServiceRequest))
 }
 
-func decodeProto(b []byte, m proto.Message) error {
+func decodeProto[M proto.Message](b []byte, m M) (M, error) {
 	if err := proto.Unmarshal(b, m); err != nil {
-		return fmt.Errorf("invalid protobuf: %w", err)
+		var none M
+		return none, fmt.Errorf("invalid protobuf: %w", err)
 	}
-	return nil
+	return m, nil
 }
 
 // decodeJSON follows the OTLP/JSON rules, which differ from the protobuf JSON
 // mapping only in writing trace and span ids as hex instead of base64: the ids
 // are rewritten to base64 before protojson parses the rest. Unknown fields are
 // ignored, as the OTLP specification requires of receivers.
-func decodeJSON(b []byte, m proto.Message) error {
+func decodeJSON[M proto.Message](b []byte, m M) (M, error) {
+	var none M
 	b, err := hexIDsToBase64(b)
 	if err != nil {
-		return fmt.Errorf("invalid JSON: %w", err)
+		return none, fmt.Errorf("invalid JSON: %w", err)
 	}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, m); err != nil {
-		return fmt.Errorf("invalid JSON: %w", err)
+		return none, fmt.Errorf("invalid JSON: %w", err)
 	}
-	return nil
+	return m, nil
 }
 
 // hexIDsToBase64 rewrites, in a single pass over the JSON text, the string
@@ -78,8 +74,8 @@ func decodeJSON(b []byte, m proto.Message) error {
 //
 // It tracks, for each open object or array, whether it holds ids: whether it
 // is the value of a "spans", "links", "logRecords" or "exemplars" field, or an
-// element of such a value. So an id field outside those, in an unknown field
-// for instance, is left alone, and the OTLP field holding ids never is.
+// element of such a value, so that an id field elsewhere, in an unknown field
+// for instance, is left alone.
 func hexIDsToBase64(src []byte) ([]byte, error) {
 	var (
 		out      []byte   // nil until the first rewrite

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -245,11 +246,26 @@ func TestDecodeJSONErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeTracesJSON([]byte(tt.json))
+			req, err := DecodeTracesJSON([]byte(tt.json))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want it to contain %q", err, tt.want)
 			}
+			if req != nil {
+				t.Errorf("got a request with the error: %v", req)
+			}
 		})
+	}
+}
+
+func TestDecodeLogsAndMetricsJSONErrors(t *testing.T) {
+	_, err := DecodeLogsJSON([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"spanId":"0x01"}]}]}]}`))
+	if want := `invalid JSON: spanId "0x01": not hex`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("logs: error %v, want %q", err, want)
+	}
+	_, err = DecodeMetricsJSON([]byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[` +
+		`{"exemplars":[{"trace_id":"x"}]}]}}]}]}]}`))
+	if want := `invalid JSON: trace_id "x": not hex`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("metrics: error %v, want %q", err, want)
 	}
 }
 
@@ -285,5 +301,15 @@ func TestHexIDsToBase64NoRewrite(t *testing.T) {
 	out, err := hexIDsToBase64(src)
 	if err != nil || &out[0] != &src[0] {
 		t.Errorf("got a copy or an error (%v)", err)
+	}
+}
+
+// Rewriting ids must not shift the positions protojson reports.
+func TestDecodeJSONErrorPositionsMatchTheBody(t *testing.T) {
+	body := span(jsonIDs + `,"parentSpanId":"0102030405060708","name":5`)
+	_, err := DecodeTracesJSON([]byte(body))
+	want := fmt.Sprintf("(line 1:%d): invalid value for string field name", strings.Index(body, `5}`)+1)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want it to contain %q", err, want)
 	}
 }
