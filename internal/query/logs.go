@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/fibinc/telltale/internal/query/filter"
@@ -96,8 +97,9 @@ WHERE timestamp >= ? AND timestamp < ? AND ` + where
 		if err != nil {
 			return nil, err
 		}
-		stmt += ` AND (timestamp < ? OR (timestamp = ? AND ` + logTiebreak + ` < ?))`
-		args = append(args, c.time, c.time, c.tiebreak)
+		// database/sql refuses uint64 arguments above MaxInt64.
+		stmt += ` AND (timestamp < ? OR (timestamp = ? AND ` + logTiebreak + ` < CAST(? AS UBIGINT)))`
+		args = append(args, c.time, c.time, strconv.FormatUint(c.tiebreak, 10))
 	}
 	limit := s.limit(q.Limit)
 	stmt += ` ORDER BY timestamp DESC, tiebreak DESC LIMIT ?`

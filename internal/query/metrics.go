@@ -19,7 +19,8 @@ import (
 const (
 	// metricMaxSteps caps the points of one result series, as Prometheus does.
 	metricMaxSteps = 11_000
-	// metricMaxPoints caps the stored points one query reads.
+	// metricMaxPoints caps the rows one query reads: the points in the
+	// range, or series × steps when SQL aggregates per step.
 	metricMaxPoints = 1_000_000
 	// metricLookback is how far before the range a query reads cumulative
 	// points, so that the first point in range has a predecessor to take its
@@ -137,7 +138,9 @@ FROM s GROUP BY name ORDER BY name LIMIT ?`
 type MetricQuery struct {
 	Range TimeRange
 	Name  string
-	// Filter selects series by label; see metricParseFilter for the syntax.
+	// Filter selects series by label: label=value and label!=value terms
+	// separated by spaces or commas, all of which must match; a trailing *
+	// matches a prefix. See metricParseFilter.
 	Filter string
 	// Agg is avg, sum, min, max, count, rate, or pNN for the NN-th
 	// percentile (p50, p90, p95, p99, p99.9, ...).
@@ -146,7 +149,8 @@ type MetricQuery struct {
 	Step    time.Duration
 }
 
-// MetricResult is the answer to a MetricQuery. Series are sorted by labels.
+// MetricResult is the answer to a MetricQuery. Series are sorted by their
+// label values, in group_by order.
 type MetricResult struct {
 	Name   string        `json:"name"`
 	Agg    string        `json:"agg"`
@@ -194,8 +198,11 @@ func (s *Service) queryMetric(ctx context.Context, q MetricQuery, maxRead int) (
 	res := &MetricResult{Name: q.Name, Agg: p.agg, Step: q.Step, Series: []Series{}}
 	x := &metricExec{q: q, plan: p, maxRead: maxRead}
 	x.where, x.args = s.metricWhere(q.Name, p.matchers)
-	if err := s.metricSeries(ctx, x, res); err != nil || len(x.groups) == 0 {
-		return res, err
+	if err := s.metricSeries(ctx, x, res); err != nil {
+		return nil, err
+	}
+	if len(x.groups) == 0 {
+		return res, nil
 	}
 	if p.inSQL {
 		err = s.metricReadSteps(ctx, x)
@@ -296,9 +303,9 @@ FROM metric_points WHERE timestamp >= ? AND timestamp < ? AND `+x.where+` GROUP 
 	if x.plan.inSQL {
 		// One row per series and step, or fewer when points are sparse.
 		steps := int(q.Range.To.Sub(q.Range.From)/q.Step) + 1
-		if rows := min(points, len(x.groupOf)*steps); rows > x.maxRead {
+		if reads := min(points, len(x.groupOf)*steps); reads > x.maxRead {
 			return invalidf("metric %q needs %d values read (%d series over %d steps), more than %d; "+
-				"narrow the range or filter, or use a larger step", q.Name, rows, len(x.groupOf), steps, x.maxRead)
+				"narrow the range or filter, or use a larger step", q.Name, reads, len(x.groupOf), steps, x.maxRead)
 		}
 	} else if points > x.maxRead {
 		return invalidf("metric %q has %d points in the range, more than %d; narrow the range or filter", q.Name, points, x.maxRead)

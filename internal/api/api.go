@@ -1,0 +1,208 @@
+// Package api serves Telltale's JSON API under /api/v1: services, traces,
+// logs, requests and metrics, each a thin HTTP layer over the query service.
+// docs/api.md describes every endpoint.
+//
+// Every response is JSON. Success is 200 with {"data": ...}; failures carry
+// {"error": "..."}: 400 for bad parameters, 404 for unknown things and paths,
+// 405 for methods other than GET, 504 when a query times out and 500, with
+// the cause logged rather than shown, for anything else.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/fibinc/telltale/internal/query"
+)
+
+// Options configure the API handler. Only Query is required.
+type Options struct {
+	Query *query.Service
+	// MaxRange caps the time range of a request. Default 31 days.
+	MaxRange time.Duration
+	// Now is the clock that relative times and default ranges use.
+	// Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+type handler struct {
+	q        *query.Service
+	maxRange time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// New returns the handler of every path under /api/v1/.
+func New(opt Options) (http.Handler, error) {
+	if opt.Query == nil {
+		return nil, errors.New("cannot create API handler: no query service")
+	}
+	if opt.MaxRange <= 0 {
+		opt.MaxRange = 31 * 24 * time.Hour
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{q: opt.Query, maxRange: opt.MaxRange, now: opt.Now, log: opt.Logger.With("component", "api")}
+	mux := http.NewServeMux()
+	for pattern, fn := range map[string]endpoint{
+		"/api/v1/services":          h.services,
+		"/api/v1/traces":            h.searchTraces,
+		"/api/v1/traces/{trace_id}": h.trace,
+		"/api/v1/logs":              h.logs,
+		"/api/v1/requests/{id}":     h.request,
+		"/api/v1/metrics":           h.metrics,
+		"/api/v1/metrics/query":     h.metricQuery,
+	} {
+		mux.Handle(pattern, h.serve(fn))
+	}
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		h.writeJSON(w, http.StatusNotFound, errorBody{fmt.Sprintf("no API endpoint at %s", r.URL.Path)})
+	})
+	return mux, nil
+}
+
+// endpoint answers one request with the body of a 200 response.
+type endpoint func(r *http.Request) (any, error)
+
+// response is the body of every successful answer.
+type response struct {
+	Data any `json:"data"`
+	// NextCursor is set by paginated endpoints when there is another page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// serve adapts an endpoint: it refuses methods other than GET (and HEAD,
+// which net/http answers without the body), and turns its result or error
+// into a response.
+func (h *handler) serve(fn endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			h.writeJSON(w, http.StatusMethodNotAllowed, errorBody{fmt.Sprintf("method %s is not allowed; use GET", r.Method)})
+			return
+		}
+		body, err := fn(r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.writeJSON(w, http.StatusOK, body)
+	})
+}
+
+// fail answers err with the status its kind calls for.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *paramError
+	switch {
+	case errors.As(err, &pe), errors.Is(err, query.ErrInvalid):
+		h.writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
+	case errors.Is(err, query.ErrNotFound):
+		h.writeJSON(w, http.StatusNotFound, errorBody{err.Error()})
+	case errors.Is(err, context.DeadlineExceeded):
+		h.log.Warn("query timed out", "path", r.URL.Path, "query", r.URL.RawQuery, "err", err)
+		h.writeJSON(w, http.StatusGatewayTimeout, errorBody{"the query took too long; narrow the time range or the filter"})
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		h.log.Debug("request abandoned", "path", r.URL.Path, "err", err)
+	default:
+		h.log.Error("query failed", "path", r.URL.Path, "query", r.URL.RawQuery, "err", err)
+		h.writeJSON(w, http.StatusInternalServerError, errorBody{"internal error; the server log has the details"})
+	}
+}
+
+func (h *handler) writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		h.log.Error("cannot encode response", "err", err)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"internal error; the server log has the details"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (h *handler) services(r *http.Request) (any, error) {
+	rng, err := h.timeRange(r)
+	if err != nil {
+		return nil, err
+	}
+	s, err := h.q.Services(r.Context(), rng)
+	return response{Data: s}, err
+}
+
+func (h *handler) trace(r *http.Request) (any, error) {
+	t, err := h.q.Trace(r.Context(), r.PathValue("trace_id"))
+	return response{Data: t}, err
+}
+
+func (h *handler) searchTraces(r *http.Request) (any, error) {
+	tq, err := h.traceQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := h.q.SearchTraces(r.Context(), tq)
+	return response{Data: ts}, err
+}
+
+func (h *handler) logs(r *http.Request) (any, error) {
+	rng, err := h.timeRange(r)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		return nil, err
+	}
+	v := r.URL.Query()
+	page, err := h.q.Logs(r.Context(), query.LogQuery{Range: rng, Filter: v.Get("q"), Limit: limit, Cursor: v.Get("cursor")})
+	if err != nil {
+		return nil, err
+	}
+	return response{Data: page.Records, NextCursor: page.NextCursor}, nil
+}
+
+func (h *handler) request(r *http.Request) (any, error) {
+	req, err := h.q.Request(r.Context(), r.PathValue("id"))
+	return response{Data: req}, err
+}
+
+func (h *handler) metrics(r *http.Request) (any, error) {
+	rng, err := h.timeRange(r)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		return nil, err
+	}
+	ms, err := h.q.MetricNames(r.Context(), rng, limit)
+	return response{Data: ms}, err
+}
+
+func (h *handler) metricQuery(r *http.Request) (any, error) {
+	mq, err := h.metricQueryParams(r)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.q.QueryMetric(r.Context(), mq)
+	return response{Data: res}, err
+}
