@@ -39,7 +39,8 @@ type handler struct {
 	log      *slog.Logger
 }
 
-// New returns the handler of every path under /api/v1/.
+// New returns the handler of every path under /api/: the endpoints under
+// /api/v1 and a JSON 404 for any other path.
 func New(opt Options) (http.Handler, error) {
 	if opt.Query == nil {
 		return nil, errors.New("cannot create API handler: no query service")
@@ -66,7 +67,7 @@ func New(opt Options) (http.Handler, error) {
 	} {
 		mux.Handle(pattern, h.serve(fn))
 	}
-	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusNotFound, errorBody{fmt.Sprintf("no API endpoint at %s", r.URL.Path)})
 	})
 	return mux, nil

@@ -263,6 +263,7 @@ func TestAPI(t *testing.T) {
 
 		// paths
 		{"/api/v1/nothing", 404, nil, "no API endpoint at /api/v1/nothing"},
+		{"/api/v2/services", 404, nil, "no API endpoint at /api/v2/services"},
 		{"/api/v1/traces/" + traceA + "/spans", 404, nil, "no API endpoint"},
 		{"/api/v1/requests/", 404, nil, "no API endpoint"},
 	}

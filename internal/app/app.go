@@ -203,7 +203,12 @@ func Run(ctx context.Context, opt Options) (err error) {
 		fmt.Fprintln(w, "ready")
 	})
 	uiMux.Handle("GET /metrics", reg.Handler())
-	uiMux.Handle("/api/", api.New(api.Options{Query: qs, Logger: log}))
+	apiHandler, err := api.New(api.Options{Query: qs, Logger: log})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	uiMux.Handle("/api/", apiHandler)
 	uiSrv := &http.Server{Handler: uiMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	ret := retention.New(retention.Options{Store: st, MaxAge: opt.Retention, MaxBytes: opt.MaxDiskBytes, Logger: log})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -17,24 +18,30 @@ import (
 
 // The benchmarks run over a store holding TELLTALE_BENCH_RECORDS spans and as
 // many log records (default 1M each) spread over three days. Filling 10M
-// takes minutes, so TELLTALE_BENCH_DIR may name a directory to keep the
-// store in between runs; it is filled only when it holds too few spans.
+// takes minutes, so the store is kept, in TELLTALE_BENCH_DIR or else in
+// $TMPDIR/telltale-bench-<records>, and later runs reuse it. Delete it when
+// done, or when the generator below changes.
 //
-//	TELLTALE_BENCH_RECORDS=10000000 TELLTALE_BENCH_DIR=/tmp/telltale-bench \
-//	    go test ./internal/query -run '^$' -bench . -benchtime 20x
+//	TELLTALE_BENCH_RECORDS=10000000 go test ./internal/query -run '^$' -bench . -benchtime 20x
 
 // benchNeedle is the text of the one log line the needle search must find.
 const benchNeedle = "some rare phrase"
 
 // benchData is the store shared by the benchmarks and what they look up.
 type benchData struct {
-	svc     *query.Service
-	st      *duckdb.Store
-	traceID string    // a trace in the middle of the data
-	end     time.Time // just after the newest record
+	svc       *query.Service
+	traceID   string    // a trace in the middle of the data
+	end       time.Time // just after the newest record
+	requestID string    // the request of trace traceID
 }
 
-var bench = sync.OnceValues(func() (*benchData, error) {
+// all is a range holding every record.
+func (d *benchData) all() query.TimeRange {
+	return query.TimeRange{From: d.end.Add(-benchDays * 24 * time.Hour), To: d.end}
+}
+
+// benchStore opens, and fills if needed, the store of every benchmark.
+var benchStore = sync.OnceValues(func() (*benchData, error) {
 	n := 1_000_000
 	if v := os.Getenv("TELLTALE_BENCH_RECORDS"); v != "" {
 		var err error
@@ -44,10 +51,7 @@ var bench = sync.OnceValues(func() (*benchData, error) {
 	}
 	dir := os.Getenv("TELLTALE_BENCH_DIR")
 	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "telltale-bench-"); err != nil {
-			return nil, err
-		}
+		dir = filepath.Join(os.TempDir(), fmt.Sprintf("telltale-bench-%d", n))
 	}
 	ctx := context.Background()
 	st, err := duckdb.Open(ctx, duckdb.Options{Dir: dir})
@@ -59,7 +63,8 @@ var bench = sync.OnceValues(func() (*benchData, error) {
 		return nil, err
 	}
 	g := benchGen{n: n, start: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	d := &benchData{svc: svc, st: st, traceID: g.traceID(n / 2 / benchSpansPerTrace), end: g.time(n)}
+	mid := n / 2 / benchSpansPerTrace
+	d := &benchData{svc: svc, traceID: g.traceID(mid), requestID: g.requestID(mid), end: g.time(n)}
 	r, err := st.Query(ctx, "SELECT count(*) FROM spans")
 	if err != nil {
 		return nil, err
@@ -69,8 +74,11 @@ var bench = sync.OnceValues(func() (*benchData, error) {
 		err = r.Scan(&have)
 	}
 	r.Close()
-	if err != nil || have >= n {
+	switch {
+	case err != nil || have == n:
 		return d, err
+	case have != 0:
+		return nil, fmt.Errorf("%s holds %d spans, not %d: delete it", dir, have, n)
 	}
 	t0 := time.Now()
 	for i := 0; i < n; i += benchBatch {
@@ -85,6 +93,7 @@ var bench = sync.OnceValues(func() (*benchData, error) {
 const (
 	benchBatch         = 100_000
 	benchSpansPerTrace = 8
+	benchConcurrent    = 100
 	benchDays          = 3
 )
 
@@ -99,24 +108,35 @@ func (g benchGen) time(i int) time.Time {
 	return g.start.Add(time.Duration(float64(i) / float64(g.n) * float64(benchDays*24*time.Hour)))
 }
 
-func (g benchGen) traceID(t int) string { return fmt.Sprintf("%016x%016x", uint64(t)*0x9e3779b97f4a7c15, uint64(t)) }
+func (g benchGen) traceID(t int) string {
+	return fmt.Sprintf("%016x%016x", uint64(t)*0x9e3779b97f4a7c15, uint64(t))
+}
+
+func (g benchGen) spanID(t, pos int) string {
+	return fmt.Sprintf("%016x", uint64(t*benchSpansPerTrace+pos)*0x9e3779b97f4a7c15+1)
+}
+
+func (g benchGen) requestID(t int) string { return fmt.Sprintf("%016x", uint64(t)*0xbf58476d1ce4e5b9) }
 
 func (g benchGen) batch(from, to int) *telemetry.Batch {
 	rnd := rand.New(rand.NewPCG(uint64(from), 42))
 	routes := []string{"/api/items", "/api/users", "/api/cart", "/api/checkout", "/healthz"}
 	b := &telemetry.Batch{Spans: make([]telemetry.Span, 0, to-from), Logs: make([]telemetry.Log, 0, to-from)}
 	for i := from; i < to; i++ {
-		trace, pos := i/benchSpansPerTrace, i%benchSpansPerTrace
+		// The spans of benchConcurrent traces interleave, as they arrive
+		// from concurrent requests.
+		block, r := i/(benchConcurrent*benchSpansPerTrace), i%(benchConcurrent*benchSpansPerTrace)
+		trace, pos := block*benchConcurrent+r%benchConcurrent, r/benchConcurrent
 		svc := fmt.Sprintf("svc-%02d", (trace+pos)%20)
 		res := telemetry.Resource{
 			ServiceName: svc, ServiceVersion: "1." + strconv.Itoa(trace%3), InstanceID: fmt.Sprintf("%s-%d", svc, trace%4),
 			Environment: "prod", Host: fmt.Sprintf("host-%d", trace%10), AvailabilityZone: "eu-west-1a", Attributes: `{"k8s.pod.name":"p"}`,
 		}
 		tid := g.traceID(trace)
-		sid := fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15+1)
+		sid := g.spanID(trace, pos)
 		parent, kind := "", "server"
 		if pos > 0 {
-			parent, kind = fmt.Sprintf("%016x", uint64(i-pos)*0x9e3779b97f4a7c15+1), "client"
+			parent, kind = g.spanID(trace, 0), "client"
 		}
 		status := "unset"
 		if rnd.IntN(100) == 0 {
@@ -124,7 +144,7 @@ func (g benchGen) batch(from, to int) *telemetry.Batch {
 		}
 		route := routes[rnd.IntN(len(routes))]
 		t := g.time(i)
-		reqID := fmt.Sprintf("%016x", uint64(trace)*0xbf58476d1ce4e5b9)
+		reqID := g.requestID(trace)
 		b.Spans = append(b.Spans, telemetry.Span{
 			Resource: res, Scope: telemetry.Scope{Name: "bench"}, TraceID: tid, SpanID: sid, ParentSpanID: parent,
 			Name: "GET " + route, Kind: kind, Start: t, Duration: time.Duration(rnd.ExpFloat64() * float64(20*time.Millisecond)),
@@ -150,14 +170,80 @@ func (g benchGen) batch(from, to int) *telemetry.Batch {
 
 func benchSetup(b *testing.B) *benchData {
 	b.Helper()
-	d, err := bench()
+	d, err := benchStore()
 	if err != nil {
 		b.Fatal(err)
 	}
 	return d
 }
 
-func BenchmarkProbe(b *testing.B) {
+func BenchmarkTraceByID(b *testing.B) {
 	d := benchSetup(b)
-	_ = d
+	for b.Loop() {
+		t, err := d.svc.Trace(context.Background(), d.traceID)
+		if err != nil || len(t.Spans) != benchSpansPerTrace {
+			b.Fatalf("Trace = %v, %v", t, err)
+		}
+	}
+}
+
+func BenchmarkLogNeedleSearch(b *testing.B) {
+	d := benchSetup(b)
+	q := query.LogQuery{Range: d.all(), Filter: `"` + benchNeedle + `"`}
+	for b.Loop() {
+		page, err := d.svc.Logs(context.Background(), q)
+		if err != nil || len(page.Records) != 1 {
+			b.Fatalf("Logs = %v, %v", page, err)
+		}
+	}
+}
+
+func BenchmarkServices(b *testing.B) {
+	d := benchSetup(b)
+	for _, rng := range []struct {
+		name string
+		r    query.TimeRange
+	}{
+		{"LastHour", query.TimeRange{From: d.end.Add(-time.Hour), To: d.end}},
+		{"All", d.all()},
+	} {
+		b.Run(rng.name, func(b *testing.B) {
+			for b.Loop() {
+				s, err := d.svc.Services(context.Background(), rng.r)
+				if err != nil || len(s) != 20 {
+					b.Fatalf("Services = %d services, %v", len(s), err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkSearchTraces(b *testing.B) {
+	d := benchSetup(b)
+	q := query.TraceQuery{Range: query.TimeRange{From: d.end.Add(-time.Hour), To: d.end}, Service: "svc-03", Status: "error"}
+	for b.Loop() {
+		if ts, err := d.svc.SearchTraces(context.Background(), q); err != nil || len(ts) == 0 {
+			b.Fatalf("SearchTraces = %d traces, %v", len(ts), err)
+		}
+	}
+}
+
+func BenchmarkLogsNewest(b *testing.B) {
+	d := benchSetup(b)
+	q := query.LogQuery{Range: query.TimeRange{From: d.end.Add(-time.Hour), To: d.end}}
+	for b.Loop() {
+		if page, err := d.svc.Logs(context.Background(), q); err != nil || len(page.Records) != 100 {
+			b.Fatalf("Logs = %v, %v", page, err)
+		}
+	}
+}
+
+func BenchmarkRequest(b *testing.B) {
+	d := benchSetup(b)
+	for b.Loop() {
+		req, err := d.svc.Request(context.Background(), d.requestID)
+		if err != nil || len(req.Traces) != 1 || len(req.Logs) != benchSpansPerTrace {
+			b.Fatalf("Request = %v, %v", req, err)
+		}
+	}
 }

@@ -37,9 +37,16 @@ func (s *Service) Request(ctx context.Context, id string) (*Request, error) {
 	case len(id) > maxRequestIDLen:
 		return nil, invalidf("request id is longer than %d bytes", maxRequestIDLen)
 	}
-	traceID := id
+	// Each branch scans a whole column, so the trace id branch is left out
+	// for ids that cannot be trace ids. Log records without a trace give a
+	// row with an empty trace id, hence the limit of two rows more.
+	lookup := `SELECT trace_id, timestamp FROM spans WHERE request_id = ?
+	UNION ALL SELECT trace_id, timestamp FROM logs WHERE request_id = ?`
+	lookupArgs := []any{id, id}
 	if l := strings.ToLower(id); isHexID(l, 32) {
-		traceID = l
+		lookup += `
+	UNION ALL SELECT trace_id, timestamp FROM spans WHERE trace_id = ?`
+		lookupArgs = append(lookupArgs, l)
 	}
 	req := &Request{ID: id, Traces: []*Trace{}, Logs: []LogRecord{}}
 
@@ -51,7 +58,10 @@ func (s *Service) Request(ctx context.Context, id string) (*Request, error) {
 		if err := r.Scan(&tid, &first, &last); err != nil {
 			return fmt.Errorf("cannot read trace id: %w", err)
 		}
-		if len(traceIDs) == maxRequestTraces {
+		switch {
+		case tid == "": // records without a trace
+			return nil
+		case len(traceIDs) == maxRequestTraces:
 			req.Truncated = true
 			return nil
 		}
@@ -63,31 +73,34 @@ func (s *Service) Request(ctx context.Context, id string) (*Request, error) {
 		}
 		traceIDs = append(traceIDs, tid)
 		return nil
-	}, `SELECT trace_id, min(timestamp), max(timestamp) FROM (
-	SELECT trace_id, timestamp FROM spans WHERE trace_id = ?
-	UNION ALL SELECT trace_id, timestamp FROM spans WHERE request_id = ?
-	UNION ALL SELECT trace_id, timestamp FROM logs WHERE request_id = ? AND trace_id <> ''
-) GROUP BY trace_id ORDER BY min(timestamp), trace_id LIMIT ?`, traceID, id, id, maxRequestTraces+1)
+	}, `SELECT trace_id, min(timestamp), max(timestamp) FROM (`+lookup+`)
+GROUP BY trace_id ORDER BY min(timestamp), trace_id LIMIT ?`, append(lookupArgs, maxRequestTraces+2)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot look up request %q: %w", id, err)
 	}
 
 	// A trace's spans lie close to the spans and records that named it.
 	lo, hi = lo.Add(-traceSlack), hi.Add(traceSlack)
-	where, args := "request_id = ?", []any{id}
+	// The two kinds of record are read by separate SELECTs: joined by OR,
+	// the conditions are not pushed into the scan and DuckDB materialises
+	// every row (280 ms against 3 ms over 10M records).
+	logsSQL, args := `SELECT `+logColumns+` FROM logs WHERE request_id = ?`, []any{id}
 	if len(traceIDs) > 0 {
-		spans, truncated, err := s.spans(ctx, traceIDs, lo, hi)
+		inTraces := `timestamp >= ? AND timestamp <= ? AND trace_id IN (` + placeholders(len(traceIDs)) + `)`
+		inArgs := []any{lo.UTC(), hi.UTC()}
+		for _, t := range traceIDs {
+			inArgs = append(inArgs, t)
+		}
+		spans, truncated, err := s.spans(ctx, inTraces, inArgs...)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read spans of request %q: %w", id, err)
 		}
 		req.Traces = append(req.Traces, buildTraces(spans)...)
 		req.Truncated = req.Truncated || truncated
 
-		where += ` OR (timestamp >= ? AND timestamp <= ? AND trace_id IN (` + placeholders(len(traceIDs)) + `))`
-		args = append(args, lo.UTC(), hi.UTC())
-		for _, t := range traceIDs {
-			args = append(args, t)
-		}
+		logsSQL += `
+UNION ALL SELECT ` + logColumns + ` FROM logs WHERE ` + inTraces + ` AND request_id <> ?`
+		args = append(append(args, inArgs...), id)
 	}
 	err = s.scanRows(ctx, func(r *sql.Rows) error {
 		if len(req.Logs) == s.maxRows {
@@ -97,8 +110,7 @@ func (s *Service) Request(ctx context.Context, id string) (*Request, error) {
 		l, err := scanLog(r)
 		req.Logs = append(req.Logs, l)
 		return err
-	}, `SELECT `+logColumns+` FROM logs WHERE `+where+` ORDER BY timestamp, observed_timestamp LIMIT ?`,
-		append(args, s.maxRows+1)...)
+	}, `SELECT * FROM (`+logsSQL+`) ORDER BY timestamp, observed_timestamp LIMIT ?`, append(args, s.maxRows+1)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read logs of request %q: %w", id, err)
 	}

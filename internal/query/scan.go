@@ -35,7 +35,7 @@ func (s *Service) scanRows(ctx context.Context, scan func(*sql.Rows) error, q st
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("query timed out after %s: %w", s.timeout, context.DeadlineExceeded)
 	case ctx.Err() != nil:
-		return ctx.Err()
+		return fmt.Errorf("query abandoned: %w", ctx.Err())
 	}
 	return fmt.Errorf("cannot read rows: %w", err)
 }

@@ -94,22 +94,15 @@ func (s *Service) Trace(ctx context.Context, traceID string) (*Trace, error) {
 	if !isHexID(id, 32) {
 		return nil, invalidf("trace id %q is not 32 hex digits", traceID)
 	}
-	// Finding the trace's time bounds reads two columns; the spans are then
-	// read from the few row groups in those bounds rather than from all.
-	var lo, hi sql.NullTime
-	err := s.scanRows(ctx, func(r *sql.Rows) error { return r.Scan(&lo, &hi) },
-		`SELECT min(timestamp), max(timestamp) FROM spans WHERE trace_id = ?`, id)
-	if err != nil {
-		return nil, fmt.Errorf("cannot look up trace %s: %w", id, err)
-	}
-	if !lo.Valid {
-		return nil, fmt.Errorf("trace %s: %w", id, ErrNotFound)
-	}
-	spans, truncated, err := s.spans(ctx, []string{id}, lo.Time, hi.Time)
+	// The whole trace_id column is scanned: about 16 ms per 10M spans on
+	// two cores (BenchmarkTraceByID). Narrowing to the trace's time bounds
+	// first was measured no faster, as DuckDB reads the other columns only
+	// for rows that match.
+	spans, truncated, err := s.spans(ctx, "trace_id = ?", id)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read trace %s: %w", id, err)
 	}
-	if len(spans) == 0 { // dropped by retention in between
+	if len(spans) == 0 {
 		return nil, fmt.Errorf("trace %s: %w", id, ErrNotFound)
 	}
 	t := buildTraces(spans)[0]
@@ -117,22 +110,14 @@ func (s *Service) Trace(ctx context.Context, traceID string) (*Trace, error) {
 	return t, nil
 }
 
-// spans reads the spans of the given traces that start in [from, to], in
-// start order, at most s.maxRows of them.
-func (s *Service) spans(ctx context.Context, traceIDs []string, from, to time.Time) (spans []Span, truncated bool, err error) {
-	q := `SELECT ` + spanColumns + ` FROM spans
-WHERE timestamp >= ? AND timestamp <= ? AND trace_id IN (` + placeholders(len(traceIDs)) + `)
-ORDER BY timestamp, span_id LIMIT ?`
-	args := []any{from.UTC(), to.UTC()}
-	for _, id := range traceIDs {
-		args = append(args, id)
-	}
-	args = append(args, s.maxRows+1)
+// spans reads the spans matching where, in start order, at most s.maxRows
+// of them.
+func (s *Service) spans(ctx context.Context, where string, args ...any) (spans []Span, truncated bool, err error) {
 	err = s.scanRows(ctx, func(r *sql.Rows) error {
 		sp, err := scanSpan(r)
 		spans = append(spans, sp)
 		return err
-	}, q, args...)
+	}, `SELECT `+spanColumns+` FROM spans WHERE `+where+` ORDER BY timestamp, span_id LIMIT ?`, append(args, s.maxRows+1)...)
 	if len(spans) > s.maxRows {
 		spans, truncated = spans[:s.maxRows], true
 	}
