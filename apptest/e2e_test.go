@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -155,7 +156,8 @@ func checkTrace(t *testing.T, s *server, want sent) {
 		Attributes map[string]any
 	}
 	json.Unmarshal(charge.Events[0], &ev)
-	if ev.Name != "exception" || ev.Attributes["exception.message"] != "user has insufficient credit" || ev.Attributes["exception.type"] != "CreditError" {
+	if ev.Name != "exception" || ev.Attributes["exception.message"] != "user has insufficient credit" || ev.Attributes["exception.type"] != "github.com/fibinc/telltale/apptest.creditError" ||
+		!strings.Contains(fmt.Sprint(ev.Attributes["exception.stacktrace"]), "apptest.exportWithSDK") {
 		t.Errorf("exception event: %s", charge.Events[0])
 	}
 	s.get("/api/v1/traces/00000000000000000000000000000001", 404, nil)
@@ -281,7 +283,7 @@ func checkMetrics(t *testing.T, s *server, service string) {
 
 	query := func(params string) []apiSeries {
 		var resp struct{ Data struct{ Series []apiSeries } }
-		s.get("/api/v1/metrics/query?"+params+"&filter="+url.QueryEscape("service="+service)+"&step=1h&from=now-1h&to=now%2B1h", 200, &resp)
+		s.get("/api/v1/metrics/query?"+params+"&filter="+url.QueryEscape("service="+service)+"&step=1h", 200, &resp)
 		return resp.Data.Series
 	}
 	total := func(series []apiSeries) (v float64) {

@@ -2,7 +2,6 @@ package apptest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -109,7 +108,7 @@ func exportWithSDK(t *testing.T, s *server, transport, service string) sent {
 	time.Sleep(2 * time.Millisecond)
 	client.End()
 	_, inner := tracer.Start(cctx, "charge", trace.WithSpanKind(trace.SpanKindInternal))
-	inner.RecordError(errors.New("user has insufficient credit"), trace.WithAttributes(attribute.String("exception.type", "CreditError")))
+	inner.RecordError(creditError{}, trace.WithStackTrace(true))
 	inner.SetStatus(codes.Error, "insufficient credit")
 	inner.End()
 	emit(ctx, otellog.SeverityWarn, "user has insufficient credit", attribute.String("user", "u42"))
@@ -136,6 +135,11 @@ func exportWithSDK(t *testing.T, s *server, transport, service string) sent {
 	return sent{service: service, traceID: root.SpanContext().TraceID().String(),
 		rootSpan: root.SpanContext().SpanID().String(), requestID: requestID, start: start}
 }
+
+// creditError is the error the failing span records.
+type creditError struct{}
+
+func (creditError) Error() string { return "user has insufficient credit" }
 
 func collect(t *testing.T, r *sdkmetric.ManualReader) *metricdata.ResourceMetrics {
 	t.Helper()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -81,13 +82,15 @@ GROUP BY trace_id ORDER BY min(timestamp), trace_id LIMIT ?`, append(lookupArgs,
 
 	// A trace's spans lie close to the spans and records that named it.
 	lo, hi = lo.Add(-traceSlack), hi.Add(traceSlack)
-	// The two kinds of record are read by separate SELECTs: joined by OR,
-	// the conditions are not pushed into the scan and DuckDB materialises
-	// every row (280 ms against 3 ms over 10M records).
-	logsSQL, args := `SELECT `+logColumns+` FROM logs WHERE request_id = ?`, []any{id}
+	// The request ids to follow: the one asked for, and those that the
+	// spans of its traces carry, so that a lookup by trace id also finds the
+	// lines logged with only the request id.
+	rids := []any{id}
+	var inTraces string
+	var inArgs []any
 	if len(traceIDs) > 0 {
-		inTraces := `timestamp >= ? AND timestamp <= ? AND trace_id IN (` + placeholders(len(traceIDs)) + `)`
-		inArgs := []any{lo.UTC(), hi.UTC()}
+		inTraces = `timestamp >= ? AND timestamp <= ? AND trace_id IN (` + placeholders(len(traceIDs)) + `)`
+		inArgs = []any{lo.UTC(), hi.UTC()}
 		for _, t := range traceIDs {
 			inArgs = append(inArgs, t)
 		}
@@ -97,10 +100,23 @@ GROUP BY trace_id ORDER BY min(timestamp), trace_id LIMIT ?`, append(lookupArgs,
 		}
 		req.Traces = append(req.Traces, buildTraces(spans)...)
 		req.Truncated = req.Truncated || truncated
-
+		seen := map[string]bool{id: true}
+		for _, sp := range spans {
+			if sp.RequestID != "" && !seen[sp.RequestID] && len(rids) < maxRequestTraces {
+				seen[sp.RequestID] = true
+				rids = append(rids, sp.RequestID)
+			}
+		}
+	}
+	// The two kinds of record are read by separate SELECTs: joined by OR,
+	// the conditions are not pushed into the scan and DuckDB materialises
+	// every row (280 ms against 3 ms over 10M records).
+	inRequests := `request_id IN (` + placeholders(len(rids)) + `)`
+	logsSQL, args := `SELECT `+logColumns+` FROM logs WHERE `+inRequests, slices.Clone(rids)
+	if inTraces != "" {
 		logsSQL += `
-UNION ALL SELECT ` + logColumns + ` FROM logs WHERE ` + inTraces + ` AND request_id <> ?`
-		args = append(append(args, inArgs...), id)
+UNION ALL SELECT ` + logColumns + ` FROM logs WHERE ` + inTraces + ` AND NOT ` + inRequests
+		args = append(append(args, inArgs...), rids...)
 	}
 	err = s.scanRows(ctx, func(r *sql.Rows) error {
 		if len(req.Logs) == s.maxRows {

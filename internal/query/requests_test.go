@@ -48,7 +48,8 @@ func TestRequest(t *testing.T) {
 		logs   []string
 	}{
 		{"r-7", []string{traceA, traceB}, []int{2, 1}, []string{"accepted", "charging", "retrying"}},
-		{strings.ToUpper(traceA), []string{traceA}, []int{2}, []string{"charging"}},
+		// By trace id: the trace, and the lines of the request id its spans carry.
+		{strings.ToUpper(traceA), []string{traceA}, []int{2}, []string{"accepted", "charging", "retrying"}},
 		{"r-8", []string{traceC}, []int{1}, []string{"unrelated"}},
 		{"r-9", nil, nil, []string{"only a request id"}},
 	}
