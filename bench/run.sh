@@ -49,7 +49,8 @@ report "peak RSS under load: $(grep VmHWM /proc/$PID/status | awk '{print $2/102
 
 # Fill up to TOTAL records, 60% logs and 40% spans, then measure queries.
 NEEDLE="needle-$RANDOM$RANDOM"
-rest=$((TOTAL - stored)); [ $rest -lt 0 ] && rest=0
+rest=$((TOTAL - stored))
+if [ $rest -lt 10000 ]; then rest=10000; fi
 load logs http -duration 30m -records $((rest * 6 / 10)) -needle "$NEEDLE" >/dev/null
 load spans grpc -duration 30m -records $((rest * 4 / 10)) -trace-ids "$OUT/trace-ids.json" >/dev/null
 count() { curl -sf "http://127.0.0.1:$P_UI/metrics" | awk -v m="$1" '$1 ~ "^telltale_commit_records_total\\{signal=\""m"\"" {print $2}'; }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -203,6 +204,10 @@ func Run(ctx context.Context, opt Options) (err error) {
 		fmt.Fprintln(w, "ready")
 	})
 	uiMux.Handle("GET /metrics", reg.Handler())
+	// Profiles of a live server, as Prometheus and VictoriaMetrics offer.
+	uiMux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	uiMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	uiMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	apiHandler, err := api.New(api.Options{Query: qs, Logger: log})
 	if err != nil {
 		closeAll()
