@@ -23,6 +23,7 @@ func appendAttrs(dst []byte, kvs []*commonpb.KeyValue) []byte {
 // that does not depend on their order: the sum of the mixed hashes of each
 // `"key":value` text.
 func appendAttrsHashed(dst []byte, kvs []*commonpb.KeyValue) ([]byte, uint64) {
+	kvs = uniqueKeys(kvs)
 	var sum uint64
 	dst = append(dst, '{')
 	for i, kv := range kvs {
@@ -37,6 +38,7 @@ func appendAttrsHashed(dst []byte, kvs []*commonpb.KeyValue) ([]byte, uint64) {
 }
 
 func appendKVList(dst []byte, kvs []*commonpb.KeyValue, depth int) []byte {
+	kvs = uniqueKeys(kvs)
 	dst = append(dst, '{')
 	for i, kv := range kvs {
 		if i > 0 {
@@ -193,4 +195,47 @@ func mix64(x uint64) uint64 {
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	return x ^ x>>31
+}
+
+// uniqueKeys drops every pair whose key comes again later in kvs. Keys must
+// be unique in OpenTelemetry, but SDKs send duplicates (the Go SDK's
+// RecordError appends exception.type after the caller's own), and JSON
+// readers disagree on which duplicate they return. The last one wins, as in
+// the SDK's attribute sets. kvs is returned as is when its keys are unique,
+// the common case, without allocating.
+func uniqueKeys(kvs []*commonpb.KeyValue) []*commonpb.KeyValue {
+	dup := false
+	if len(kvs) <= 32 {
+		for i := 0; i < len(kvs) && !dup; i++ {
+			for j := i + 1; j < len(kvs); j++ {
+				if kvs[i].GetKey() == kvs[j].GetKey() {
+					dup = true
+					break
+				}
+			}
+		}
+	} else {
+		seen := make(map[string]struct{}, len(kvs))
+		for _, kv := range kvs {
+			if _, ok := seen[kv.GetKey()]; ok {
+				dup = true
+				break
+			}
+			seen[kv.GetKey()] = struct{}{}
+		}
+	}
+	if !dup {
+		return kvs
+	}
+	last := make(map[string]int, len(kvs))
+	for i, kv := range kvs {
+		last[kv.GetKey()] = i
+	}
+	out := make([]*commonpb.KeyValue, 0, len(last))
+	for i, kv := range kvs {
+		if last[kv.GetKey()] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

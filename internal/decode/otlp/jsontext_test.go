@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -111,12 +112,34 @@ func TestAppendAttrsHashed(t *testing.T) {
 		{"value of another type", []*commonpb.KeyValue{str("a", "1"), str("b", "2"), a[2]}, false},
 		{"key and value swapped", []*commonpb.KeyValue{str("1", "a"), a[1], a[2]}, false},
 		{"one fewer", a[:2], false},
-		{"duplicated", append(a[:3:3], a[0]), false},
+		{"duplicated key: the last wins, same set", append(a[:3:3], a[0]), true},
 	}
 	for _, tt := range tests {
 		_, got := appendAttrsHashed(nil, tt.kvs)
 		if (got == h) != tt.same {
 			t.Errorf("%s: hash %x vs %x, want same=%v", tt.name, got, h, tt.same)
+		}
+	}
+}
+
+func TestDuplicateKeysLastWins(t *testing.T) {
+	many := []*commonpb.KeyValue{}
+	for i := range 40 {
+		many = append(many, str(fmt.Sprintf("k%d", i), "v"))
+	}
+	many = append(many, str("k3", "last"))
+	tests := []struct {
+		in   []*commonpb.KeyValue
+		want string
+	}{
+		{[]*commonpb.KeyValue{str("a", "1"), str("b", "2")}, `{"a":"1","b":"2"}`},
+		{[]*commonpb.KeyValue{str("exception.type", "Mine"), str("b", "2"), str("exception.type", "*errors.errorString")}, `{"b":"2","exception.type":"*errors.errorString"}`},
+		{many, `"k3":"last"`},
+	}
+	for _, tt := range tests {
+		got := string(appendAttrs(nil, tt.in))
+		if !strings.Contains(got, tt.want) || strings.Count(got, `"k3"`) > 1 {
+			t.Errorf("appendAttrs = %s, want %s", got, tt.want)
 		}
 	}
 }
