@@ -28,8 +28,10 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -131,7 +133,8 @@ func main() {
 				case isOverload(err):
 					refused.Add(1)
 					time.Sleep(50 * time.Millisecond)
-				case ctx.Err() != nil:
+				case ctx.Err() != nil, status.Code(err) == codes.DeadlineExceeded:
+					// The phase ended while the request was in flight.
 				default:
 					failed.Add(1)
 					fmt.Fprintln(os.Stderr, "send:", err)
