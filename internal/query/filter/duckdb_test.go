@@ -1,42 +1,16 @@
 package filter
 
 import (
-	"database/sql"
-	"path/filepath"
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2"
-
 	"github.com/fibinc/telltale/internal/query/dialect"
+	"github.com/fibinc/telltale/internal/store/duckdb"
+	"github.com/fibinc/telltale/internal/telemetry"
 )
-
-// logsDDL copies the logs columns of internal/store/duckdb/schema.go, which
-// this package must not import.
-const logsDDL = `CREATE TABLE logs (
-	timestamp              TIMESTAMP NOT NULL,
-	observed_timestamp     TIMESTAMP NOT NULL,
-	trace_id               VARCHAR   NOT NULL,
-	span_id                VARCHAR   NOT NULL,
-	severity_number        INTEGER   NOT NULL,
-	severity_text          VARCHAR   NOT NULL,
-	body                   VARCHAR   NOT NULL,
-	request_id             VARCHAR   NOT NULL,
-	service_name           VARCHAR   NOT NULL,
-	service_version        VARCHAR   NOT NULL,
-	service_instance_id    VARCHAR   NOT NULL,
-	deployment_environment VARCHAR   NOT NULL,
-	host_name              VARCHAR   NOT NULL,
-	availability_zone      VARCHAR   NOT NULL,
-	resource_attributes    JSON      NOT NULL,
-	scope_name             VARCHAR   NOT NULL,
-	scope_version          VARCHAR   NOT NULL,
-	attributes             JSON      NOT NULL,
-	event_name             VARCHAR   NOT NULL,
-	source                 VARCHAR   NOT NULL
-)`
 
 // testLog is a row of the logs table; the test names rows by span_id.
 type testLog struct {
@@ -62,25 +36,28 @@ var testLogs = []testLog{
 	{"s12", "userstore", "prod", 9, "cache hit", `{"user":"U42"}`, `{}`, ""},
 }
 
-func openLogs(t *testing.T) *sql.DB {
+// openLogs writes testLogs to a real store in a temporary directory.
+func openLogs(t *testing.T) *duckdb.Store {
 	t.Helper()
-	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "logs.db"))
+	st, err := duckdb.Open(context.Background(), duckdb.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(logsDDL); err != nil {
+	t.Cleanup(func() { st.Close() })
+	ts := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	b := &telemetry.Batch{}
+	for _, l := range testLogs {
+		b.Logs = append(b.Logs, telemetry.Log{
+			Resource: telemetry.Resource{ServiceName: l.service, ServiceVersion: "1.0", InstanceID: "i-1", Environment: l.env,
+				Host: "h1", AvailabilityZone: "z1", Attributes: l.resource},
+			Scope: telemetry.Scope{Name: "scope"}, Time: ts, ObservedTime: ts, SpanID: l.span,
+			Severity: int32(l.severity), Body: l.body, RequestID: l.requestID, Attributes: l.attrs, Source: "otlp",
+		})
+	}
+	if err := st.Write(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	ts := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	for _, l := range testLogs {
-		_, err := db.Exec(`INSERT INTO logs VALUES (?, ?, '', ?, ?, '', ?, ?, ?, '1.0', 'i-1', ?, 'h1', 'z1', ?, 'scope', '', ?, '', 'otlp')`,
-			ts, ts, l.span, l.severity, l.body, l.requestID, l.service, l.env, l.resource, l.attrs)
-		if err != nil {
-			t.Fatalf("insert %s: %v", l.span, err)
-		}
-	}
-	return db
+	return st
 }
 
 func TestFiltersOnDuckDB(t *testing.T) {
@@ -157,8 +134,8 @@ func TestFiltersOnDuckDB(t *testing.T) {
 	}
 }
 
-func selectSpans(db *sql.DB, query string, args []any) (string, error) {
-	rows, err := db.Query(query, args...)
+func selectSpans(db *duckdb.Store, query string, args []any) (string, error) {
+	rows, err := db.Query(context.Background(), query, args...)
 	if err != nil {
 		return "", err
 	}
