@@ -25,7 +25,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&opt.HTTPAddr, "http-addr", ":4320", "address for the UI, the API, /metrics and health checks")
 	retention := map[telemetry.Signal]*days{}
 	for _, s := range telemetry.Signals {
-		d := days(app.DefaultRetention)
+		d := days(app.DefaultRetention(s))
 		retention[s] = &d
 		fs.Var(&d, "retention-"+string(s), "how long to keep "+string(s)+", e.g. 72h or 30d; 0 keeps them forever")
 	}

@@ -4,7 +4,7 @@
 //
 // Every response is JSON. Success is 200 with {"data": ...}; failures carry
 // {"error": "..."}: 400 for bad parameters, 404 for unknown things and paths,
-// 405 for methods other than GET, 504 when a query times out and 500, with
+// 405 for other methods than the endpoint's (GET, or POST for changes), 504 when a query times out and 500, with
 // the cause logged rather than shown, for anything else.
 package api
 
@@ -24,6 +24,13 @@ import (
 // Options configure the API handler. Only Query is required.
 type Options struct {
 	Query *query.Service
+	// Status changes issue status; without it POST .../status fails.
+	Status StatusSetter
+	// Projects lists projects for /api/v1/projects.
+	Projects Projects
+	// IngestURL is the base URL Sentry DSNs point at. Default
+	// http://localhost:4318.
+	IngestURL string
 	// MaxRange caps the time range of a request. Default 31 days.
 	MaxRange time.Duration
 	// Now is the clock that relative times and default ranges use.
@@ -33,10 +40,13 @@ type Options struct {
 }
 
 type handler struct {
-	q        *query.Service
-	maxRange time.Duration
-	now      func() time.Time
-	log      *slog.Logger
+	q           *query.Service
+	status      StatusSetter
+	projectList Projects
+	ingestURL   string
+	maxRange    time.Duration
+	now         func() time.Time
+	log         *slog.Logger
 }
 
 // New returns the handler of every path under /api/: the endpoints under
@@ -54,19 +64,25 @@ func New(opt Options) (http.Handler, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{q: opt.Query, maxRange: opt.MaxRange, now: opt.Now, log: opt.Logger.With("component", "api")}
+	h := &handler{q: opt.Query, status: opt.Status, projectList: opt.Projects, ingestURL: opt.IngestURL, maxRange: opt.MaxRange, now: opt.Now, log: opt.Logger.With("component", "api")}
 	mux := http.NewServeMux()
 	for pattern, fn := range map[string]endpoint{
-		"/api/v1/services":          h.services,
-		"/api/v1/traces":            h.searchTraces,
-		"/api/v1/traces/{trace_id}": h.trace,
-		"/api/v1/logs":              h.logs,
-		"/api/v1/requests/{id}":     h.request,
-		"/api/v1/metrics":           h.metrics,
-		"/api/v1/metrics/query":     h.metricQuery,
+		"/api/v1/services":           h.services,
+		"/api/v1/traces":             h.searchTraces,
+		"/api/v1/traces/{trace_id}":  h.trace,
+		"/api/v1/logs":               h.logs,
+		"/api/v1/requests/{id}":      h.request,
+		"/api/v1/metrics":            h.metrics,
+		"/api/v1/metrics/query":      h.metricQuery,
+		"/api/v1/issues":             h.issues,
+		"/api/v1/issues/{id}":        h.issue,
+		"/api/v1/issues/{id}/events": h.issueEvents,
+		"/api/v1/events/{event_id}":  h.event,
+		"/api/v1/projects":           h.projects,
 	} {
 		mux.Handle(pattern, h.serve(fn))
 	}
+	mux.Handle("/api/v1/issues/{id}/status", h.serveMethod(http.MethodPost, h.setIssueStatus))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusNotFound, errorBody{fmt.Sprintf("no API endpoint at %s", r.URL.Path)})
 	})
@@ -91,10 +107,20 @@ type errorBody struct {
 // which net/http answers without the body), and turns its result or error
 // into a response.
 func (h *handler) serve(fn endpoint) http.Handler {
+	return h.serveMethod(http.MethodGet, fn)
+}
+
+// serveMethod adapts an endpoint that answers one method (GET also takes
+// HEAD).
+func (h *handler) serveMethod(method string, fn endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			h.writeJSON(w, http.StatusMethodNotAllowed, errorBody{fmt.Sprintf("method %s is not allowed; use GET", r.Method)})
+		if r.Method != method && (method != http.MethodGet || r.Method != http.MethodHead) {
+			allow := method
+			if method == http.MethodGet {
+				allow = "GET, HEAD"
+			}
+			w.Header().Set("Allow", allow)
+			h.writeJSON(w, http.StatusMethodNotAllowed, errorBody{fmt.Sprintf("method %s is not allowed; use %s", r.Method, method)})
 			return
 		}
 		body, err := fn(r)

@@ -3,7 +3,8 @@
 //
 // Shutdown order: readiness off, ingest listeners stop (in-flight requests
 // finish, which waits for their commits), the pipeline commits what is
-// queued, the API server stops, the store closes.
+// queued, the issue tracker adds its last counts, the API server stops, the
+// state and the store close.
 package app
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,10 +25,14 @@ import (
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/ingest/otlpgrpc"
 	"github.com/fibinc/telltale/internal/ingest/otlphttp"
+	"github.com/fibinc/telltale/internal/ingest/sentryhttp"
+	"github.com/fibinc/telltale/internal/issues"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/query"
 	"github.com/fibinc/telltale/internal/retention"
 	"github.com/fibinc/telltale/internal/selfmetrics"
+	"github.com/fibinc/telltale/internal/state"
+	statedb "github.com/fibinc/telltale/internal/state/duckdb"
 	"github.com/fibinc/telltale/internal/store/duckdb"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
@@ -39,7 +45,8 @@ type Options struct {
 	OTLPHTTPAddr string // default :4318
 	HTTPAddr     string // UI, API, /metrics, health; default :4320
 
-	// Retention is the age limit per signal; missing signals keep 7 days.
+	// Retention is the age limit per signal; see DefaultRetention for the
+	// signals it does not name.
 	Retention map[telemetry.Signal]time.Duration
 	// MaxDiskBytes caps the telemetry on disk; 0 means no cap.
 	MaxDiskBytes int64
@@ -56,8 +63,15 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// DefaultRetention is the age limit of a signal that Options do not name.
-const DefaultRetention = 7 * 24 * time.Hour
+// DefaultRetention returns the age limit of a signal that Options do not
+// name: a week of telemetry, a month of error events, which are few and
+// which people look back on when an issue regresses.
+func DefaultRetention(s telemetry.Signal) time.Duration {
+	if s == telemetry.SignalErrors {
+		return 30 * 24 * time.Hour
+	}
+	return 7 * 24 * time.Hour
+}
 
 func (o *Options) setDefaults() {
 	if o.DataDir == "" {
@@ -80,7 +94,7 @@ func (o *Options) setDefaults() {
 	}
 	ret := map[telemetry.Signal]time.Duration{}
 	for _, s := range telemetry.Signals {
-		ret[s] = DefaultRetention
+		ret[s] = DefaultRetention(s)
 		if d, ok := o.Retention[s]; ok {
 			ret[s] = d
 		}
@@ -107,6 +121,20 @@ func Run(ctx context.Context, opt Options) (err error) {
 			err = fmt.Errorf("cannot close store: %w", cerr)
 		}
 	}()
+
+	sta, err := statedb.Open(ctx, statedb.Options{Path: filepath.Join(opt.DataDir, "state.duckdb"), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := sta.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("cannot close state: %w", cerr)
+		}
+	}()
+	project, err := defaultProject(ctx, sta)
+	if err != nil {
+		return err
+	}
 
 	reg := selfmetrics.New()
 	ingestMetrics := selfmetrics.NewIngest(reg)
@@ -140,7 +168,12 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return time.Since(started).Seconds()
 	})
 
-	qs, err := query.New(query.Options{Store: st})
+	tracker, err := issues.New(issues.Options{State: sta, Appender: pipe, DefaultProjectID: project.ID, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	qs, err := query.New(query.Options{Store: st, State: sta})
 	if err != nil {
 		return err
 	}
@@ -183,11 +216,15 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 
 	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
-		Appender: pipe, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Logger: log,
+		Appender: tracker, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Logger: log,
 	})
 	otlpMux := http.NewServeMux()
 	otlpMux.Handle("/v1/", otlphttp.New(otlphttp.Options{
-		Appender: pipe, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
+		Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
+	}))
+	// Sentry SDKs post to [/prefix]/api/<project>/envelope/ or /store/.
+	otlpMux.Handle("/", sentryhttp.New(sentryhttp.Options{
+		Appender: tracker, Projects: sta, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
 	}))
 	otlpSrv := &http.Server{Handler: otlpMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
@@ -208,7 +245,8 @@ func Run(ctx context.Context, opt Options) (err error) {
 	uiMux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	uiMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	uiMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	apiHandler, err := api.New(api.Options{Query: qs, Logger: log})
+	ingestURL := baseURL(otlpLn.Addr())
+	apiHandler, err := api.New(api.Options{Query: qs, Status: tracker, Projects: sta, IngestURL: ingestURL, Logger: log})
 	if err != nil {
 		closeAll()
 		return err
@@ -239,6 +277,8 @@ func Run(ctx context.Context, opt Options) (err error) {
 	pipeDone := make(chan struct{})
 	go func() { pipe.Run(pipeCtx); close(pipeDone) }()
 	goRun("retention", func() error { return ret.Run(runCtx) })
+	trackerDone := make(chan struct{})
+	go func() { tracker.Run(pipeCtx); close(trackerDone) }()
 	goRun("OTLP/gRPC server", func() error { return grpcSrv.Serve(grpcLn) })
 	goRun("OTLP/HTTP server", func() error { return otlpSrv.Serve(otlpLn) })
 	goRun("UI and API server", func() error { return uiSrv.Serve(httpLn) })
@@ -247,6 +287,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	log.Info("telltale is ready",
 		"otlp_grpc", grpcLn.Addr().String(), "otlp_http", otlpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"data_dir", opt.DataDir, "startup", time.Since(started).Round(time.Millisecond))
+	log.Info("send Sentry SDK events to project "+project.Slug, "dsn", api.DSN(ingestURL, project))
 
 	<-runCtx.Done()
 	ready.Store(false)
@@ -267,6 +308,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 	stopPipe()
 	<-pipeDone
+	<-trackerDone
 	if err := uiSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("UI and API server did not stop in time", "err", err)
 	}
@@ -277,4 +319,35 @@ func Run(ctx context.Context, opt Options) (err error) {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// defaultProject returns the first project, creating it on the first start,
+// so that Sentry SDKs have a DSN to send to and OpenTelemetry errors a
+// project to belong to.
+func defaultProject(ctx context.Context, sta state.Store) (state.Project, error) {
+	ps, err := sta.Projects(ctx)
+	if err != nil {
+		return state.Project{}, fmt.Errorf("cannot list projects: %w", err)
+	}
+	if len(ps) > 0 {
+		return ps[0], nil
+	}
+	p, err := sta.CreateProject(ctx, "default", "Default")
+	if err != nil {
+		return state.Project{}, fmt.Errorf("cannot create the default project: %w", err)
+	}
+	return p, nil
+}
+
+// baseURL is the URL clients reach a listener at: its host, or localhost
+// when it listens on every address.
+func baseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -149,7 +149,7 @@ func split(b *telemetry.Batch) map[telemetry.Signal]*item {
 			parts[s] = &item{b: part, n: n, done: make(chan error, 1)}
 		}
 	}
-	if len(b.Spans) == b.Len() || len(b.Logs) == b.Len() || len(b.Metrics) == b.Len() {
+	if len(b.Spans) == b.Len() || len(b.Logs) == b.Len() || len(b.Metrics) == b.Len() || len(b.Errors) == b.Len() {
 		// The common case: one signal per request, no copy.
 		for _, s := range telemetry.Signals {
 			if b.Count(s) > 0 {
@@ -161,6 +161,7 @@ func split(b *telemetry.Batch) map[telemetry.Signal]*item {
 	add(telemetry.SignalSpans, &telemetry.Batch{Spans: b.Spans})
 	add(telemetry.SignalLogs, &telemetry.Batch{Logs: b.Logs})
 	add(telemetry.SignalMetrics, &telemetry.Batch{Metrics: b.Metrics})
+	add(telemetry.SignalErrors, &telemetry.Batch{Errors: b.Errors})
 	return parts
 }
 

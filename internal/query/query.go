@@ -27,6 +27,9 @@ type Store interface {
 // Options configure a Service. Only Store is required.
 type Options struct {
 	Store Store
+	// State holds issue status and counts; without it the issue methods
+	// fail.
+	State IssueState
 	// Timeout bounds every query. Default 10s.
 	Timeout time.Duration
 	// MaxRows caps the rows any method returns, whatever the caller asks.
@@ -39,6 +42,7 @@ type Options struct {
 // Service answers queries over the stored telemetry.
 type Service struct {
 	store   Store
+	state   IssueState
 	dialect dialect.Dialect
 	timeout time.Duration
 	maxRows int
@@ -63,7 +67,7 @@ func New(opt Options) (*Service, error) {
 	if opt.DefaultRows <= 0 {
 		opt.DefaultRows = 100
 	}
-	return &Service{store: opt.Store, dialect: d, timeout: opt.Timeout, maxRows: opt.MaxRows, defRows: opt.DefaultRows}, nil
+	return &Service{store: opt.Store, state: opt.State, dialect: d, timeout: opt.Timeout, maxRows: opt.MaxRows, defRows: opt.DefaultRows}, nil
 }
 
 // TimeRange is a half-open interval [From, To).

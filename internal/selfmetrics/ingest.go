@@ -4,6 +4,7 @@ package selfmetrics
 const (
 	SourceOTLPGRPC = "otlp_grpc"
 	SourceOTLPHTTP = "otlp_http"
+	SourceSentry   = "sentry"
 )
 
 // Ingest holds the metrics that every ingest listener updates.

@@ -23,18 +23,18 @@ const (
 )
 
 // Signals lists every signal in a fixed order.
-var Signals = []Signal{SignalSpans, SignalLogs, SignalMetrics}
+var Signals = []Signal{SignalSpans, SignalLogs, SignalMetrics, SignalErrors}
 
 // Resource holds the resource fields stored as columns on every record.
 // Attributes holds the remaining resource attributes as a JSON object.
 type Resource struct {
-	ServiceName      string // service.name, "unknown_service" when absent
-	ServiceVersion   string // service.version
-	InstanceID       string // service.instance.id
-	Environment      string // deployment.environment.name or deployment.environment
-	Host             string // host.name
-	AvailabilityZone string // cloud.availability_zone
-	Attributes       string // other resource attributes, JSON object text ("{}" when none)
+	ServiceName      string `json:"service_name"`                  // service.name, "unknown_service" when absent
+	ServiceVersion   string `json:"service_version,omitempty"`     // service.version
+	InstanceID       string `json:"service_instance_id,omitempty"` // service.instance.id
+	Environment      string `json:"environment,omitempty"`         // deployment.environment.name or deployment.environment
+	Host             string `json:"host_name,omitempty"`           // host.name
+	AvailabilityZone string `json:"availability_zone,omitempty"`   // cloud.availability_zone
+	Attributes       string `json:"-"`                             // other resource attributes, JSON object text ("{}" when none)
 }
 
 // Scope is the instrumentation scope that produced a record.
@@ -144,10 +144,11 @@ type Batch struct {
 	Spans   []Span
 	Logs    []Log
 	Metrics []MetricPoint
+	Errors  []ErrorEvent
 }
 
 // Len is the number of records in the batch.
-func (b *Batch) Len() int { return len(b.Spans) + len(b.Logs) + len(b.Metrics) }
+func (b *Batch) Len() int { return len(b.Spans) + len(b.Logs) + len(b.Metrics) + len(b.Errors) }
 
 // Count is the number of records of one signal in the batch.
 func (b *Batch) Count(s Signal) int {
@@ -158,6 +159,8 @@ func (b *Batch) Count(s Signal) int {
 		return len(b.Logs)
 	case SignalMetrics:
 		return len(b.Metrics)
+	case SignalErrors:
+		return len(b.Errors)
 	}
 	return 0
 }
@@ -167,6 +170,7 @@ func (b *Batch) Append(o *Batch) {
 	b.Spans = append(b.Spans, o.Spans...)
 	b.Logs = append(b.Logs, o.Logs...)
 	b.Metrics = append(b.Metrics, o.Metrics...)
+	b.Errors = append(b.Errors, o.Errors...)
 }
 
 // Severity numbers at the start of each OpenTelemetry severity range.

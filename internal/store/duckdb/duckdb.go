@@ -8,8 +8,9 @@
 //	spans/2026-11-21.duckdb    one attached database per signal and day
 //	logs/2026-11-21.duckdb
 //	metrics/2026-11-21.duckdb
+//	errors/2026-11-21.duckdb
 //
-// Each partition holds one table (spans, logs or metric_points). The main
+// Each partition holds one table (spans, logs, metric_points or error_events). The main
 // database has a view of the same name that unions all partitions, so
 // queries see a single table per signal. See docs/design/storage.md.
 package duckdb
@@ -18,6 +19,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -280,6 +282,9 @@ func (s *Store) Write(ctx context.Context, b *telemetry.Batch) error {
 	for i := range b.Metrics {
 		add(telemetry.SignalMetrics, i, b.Metrics[i].Time)
 	}
+	for i := range b.Errors {
+		add(telemetry.SignalErrors, i, b.Errors[i].Time)
+	}
 	if len(order) == 0 {
 		return nil
 	}
@@ -373,8 +378,43 @@ func appendRows(dc driver.Conn, k partKey, b *telemetry.Batch, idx []int) (err e
 				return err
 			}
 		}
+	case telemetry.SignalErrors:
+		for _, i := range idx {
+			e := &b.Errors[i]
+			body, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("cannot encode error event %s: %w", e.EventID, err)
+			}
+			var excType, excValue string
+			if ex := e.MainException(); ex != nil {
+				excType, excValue = ex.Type, ex.Value
+			}
+			if err := a.AppendRow(e.Time.UTC(), e.Received.UTC(), e.EventID, e.ProjectID, e.IssueID, e.GroupingVersion, e.GroupingHash,
+				e.Source, e.Platform, e.Level, e.Logger, e.Transaction, e.ServerName, e.Release, e.Dist, e.Browser, e.OS,
+				e.Request.URL, e.User.Key(), e.Title, e.Culprit, e.Message, excType, excValue, e.TraceID, e.SpanID, e.RequestID,
+				e.ServiceName, e.ServiceVersion, e.InstanceID, e.Environment, e.Host, e.AvailabilityZone, jsonObj(e.Resource.Attributes),
+				e.SDK.Name, e.SDK.Version, tagsObj(e.Tags), string(body), jsonObj(e.Contexts), jsonObj(e.Extra), jsonObj(e.Grouping)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// tagsObj encodes tags as a JSON object, so that queries can extract a tag
+// by key; the first value of a repeated key wins.
+func tagsObj(tags []telemetry.Tag) string {
+	if len(tags) == 0 {
+		return "{}"
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		if _, ok := m[t.Key]; !ok {
+			m[t.Key] = t.Value
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
 }
 
 func jsonObj(s string) string {

@@ -82,6 +82,40 @@ var tableDDL = map[telemetry.Signal]string{
 	quantiles           DOUBLE[],
 	quantile_values     DOUBLE[]
 )`,
+	telemetry.SignalErrors: `(
+	timestamp          TIMESTAMP NOT NULL,
+	received_timestamp TIMESTAMP NOT NULL,
+	event_id           VARCHAR   NOT NULL,
+	project_id         BIGINT    NOT NULL,
+	issue_id           BIGINT    NOT NULL,
+	grouping_version   VARCHAR   NOT NULL,
+	grouping_hash      VARCHAR   NOT NULL,
+	source             VARCHAR   NOT NULL,
+	platform           VARCHAR   NOT NULL,
+	level              VARCHAR   NOT NULL,
+	logger             VARCHAR   NOT NULL,
+	transaction        VARCHAR   NOT NULL,
+	server_name        VARCHAR   NOT NULL,
+	release            VARCHAR   NOT NULL,
+	dist               VARCHAR   NOT NULL,
+	browser            VARCHAR   NOT NULL,
+	os                 VARCHAR   NOT NULL,
+	url                VARCHAR   NOT NULL,
+	user_key           VARCHAR   NOT NULL,
+	title              VARCHAR   NOT NULL,
+	culprit            VARCHAR   NOT NULL,
+	message            VARCHAR   NOT NULL,
+	exception_type     VARCHAR   NOT NULL,
+	exception_value    VARCHAR   NOT NULL,
+	trace_id           VARCHAR   NOT NULL,
+	span_id            VARCHAR   NOT NULL,
+	request_id         VARCHAR   NOT NULL,` + resourceColumns + `,
+	tags               VARCHAR   NOT NULL,
+	body               VARCHAR   NOT NULL,
+	contexts           VARCHAR   NOT NULL,
+	extra              VARCHAR   NOT NULL,
+	grouping           VARCHAR   NOT NULL
+)`,
 }
 
 // tableName is the name of a signal's table inside each partition and of the
@@ -90,6 +124,8 @@ func tableName(s telemetry.Signal) string {
 	switch s {
 	case telemetry.SignalMetrics:
 		return "metric_points"
+	case telemetry.SignalErrors:
+		return "error_events"
 	default:
 		return string(s)
 	}

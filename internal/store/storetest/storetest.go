@@ -32,6 +32,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"SpansRoundTrip", testSpans},
 		{"LogsRoundTrip", testLogs},
 		{"MetricsRoundTrip", testMetrics},
+		{"ErrorsRoundTrip", testErrors},
 		{"Partitions", testPartitions},
 		{"DropPartition", testDropPartition},
 		{"Reopen", testReopen},
@@ -308,7 +309,7 @@ func testConcurrent(t *testing.T, open OpenFunc) {
 func testEmpty(t *testing.T, open OpenFunc) {
 	s := open(t, t.TempDir())
 	defer s.Close()
-	for _, table := range []string{"spans", "logs", "metric_points"} {
+	for _, table := range []string{"spans", "logs", "metric_points", "error_events"} {
 		if n := count(t, s, table); n != 0 {
 			t.Errorf("%s: %d rows in an empty store", table, n)
 		}
@@ -329,5 +330,58 @@ func testClosed(t *testing.T, open OpenFunc) {
 	}
 	if _, err := s.Query(context.Background(), "SELECT 1"); err == nil {
 		t.Error("Query after Close succeeded")
+	}
+}
+
+// ErrorEvent returns an error event for tests: a Go error with one frame.
+func ErrorEvent(service, eventID string, issueID int64, t time.Time) telemetry.ErrorEvent {
+	inApp := true
+	return telemetry.ErrorEvent{
+		Resource: res(service), EventID: eventID, ProjectID: 1, Time: t, Received: t.Add(time.Second),
+		Source: telemetry.ErrorSourceSentry, Platform: "go", Level: telemetry.LevelError, Transaction: "GET /fib",
+		ServerName: "host-a", Release: "fib@1.0.0", Browser: "Chrome 120", OS: "Linux",
+		Exceptions: []telemetry.Exception{{Type: "*strconv.NumError", Value: `parsing "4.5": invalid syntax`,
+			Frames: []telemetry.Frame{{Function: "handler", Module: "main", AbsPath: "/app/main.go", Filename: "main.go", Lineno: 12, InApp: &inApp}}}},
+		Tags:    []telemetry.Tag{{Key: "user", Value: "u42"}, {Key: "user", Value: "ignored"}, {Key: "region", Value: "eu"}},
+		User:    telemetry.User{Email: "a@example.com"},
+		Request: telemetry.Request{URL: "http://fib/4.5", Method: "GET"},
+		TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331", RequestID: "req-1",
+		SDK:      telemetry.SDK{Name: "sentry.go", Version: "0.50.0"},
+		Contexts: `{"os":{"name":"Linux"}}`, Grouping: `{"version":"v1"}`,
+		IssueID: issueID, GroupingVersion: "v1", GroupingHash: "abc", Title: "*strconv.NumError: parsing", Culprit: "main in handler",
+	}
+}
+
+func testErrors(t *testing.T, open OpenFunc) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	b := &telemetry.Batch{Errors: []telemetry.ErrorEvent{
+		ErrorEvent("frontend", "9ec79c33ec9942ab8353589fcb2e04dc", 7, day0),
+		ErrorEvent("frontend", "9ec79c33ec9942ab8353589fcb2e04dd", 8, day0.Add(2*time.Minute)),
+	}}
+	mustWrite(t, s, b)
+	got := rows(t, s, `SELECT event_id, issue_id, project_id, service_name, exception_type, user_key, url, browser, release,
+		json_extract_string(tags, '$.user'), json_extract_string(body, '$.exceptions[0].frames[0].function'),
+		json_extract_string(contexts, '$.os.name'), json_extract_string(grouping, '$.version'), extra, timestamp
+		FROM error_events ORDER BY timestamp`)
+	want := [][]string{
+		{"9ec79c33ec9942ab8353589fcb2e04dc", "7", "1", "frontend", "*strconv.NumError", "a@example.com", "http://fib/4.5", "Chrome 120", "fib@1.0.0",
+			"u42", "handler", "Linux", "v1", "{}", "2026-11-20T23:59:00Z"},
+		{"9ec79c33ec9942ab8353589fcb2e04dd", "8", "1", "frontend", "*strconv.NumError", "a@example.com", "http://fib/4.5", "Chrome 120", "fib@1.0.0",
+			"u42", "handler", "Linux", "v1", "{}", "2026-11-21T00:01:00Z"},
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("error events:\n got %q\nwant %q", got, want)
+	}
+	ps, err := s.Partitions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for _, p := range ps {
+		parts = append(parts, fmt.Sprintf("%s/%s", p.Signal, p.Day.Format("2006-01-02")))
+	}
+	if want := []string{"errors/2026-11-20", "errors/2026-11-21"}; !slices.Equal(parts, want) {
+		t.Errorf("partitions = %q, want %q", parts, want)
 	}
 }

@@ -1,0 +1,51 @@
+package duckdb
+
+// migrations[i] brings the schema from version i to version i+1. Append to
+// the list, never edit an entry that has shipped. The statements stay within
+// SQL that PostgreSQL also accepts, so that its store can share the schema.
+var migrations = [][]string{
+	// 1: projects and issues.
+	{
+		`CREATE SEQUENCE project_ids START 1`,
+		`CREATE TABLE projects (
+			id         BIGINT PRIMARY KEY,
+			slug       VARCHAR NOT NULL UNIQUE,
+			name       VARCHAR NOT NULL,
+			public_key VARCHAR NOT NULL UNIQUE,
+			created_at TIMESTAMP NOT NULL
+		)`,
+		`CREATE SEQUENCE issue_ids START 1`,
+		`CREATE TABLE issues (
+			id               BIGINT PRIMARY KEY,
+			project_id       BIGINT NOT NULL,
+			grouping_version VARCHAR NOT NULL,
+			type             VARCHAR NOT NULL,
+			title            VARCHAR NOT NULL,
+			culprit          VARCHAR NOT NULL,
+			level            VARCHAR NOT NULL,
+			platform         VARCHAR NOT NULL,
+			service          VARCHAR NOT NULL,
+			first_seen       TIMESTAMP,
+			last_seen        TIMESTAMP,
+			times_seen       BIGINT NOT NULL,
+			status           VARCHAR NOT NULL,
+			substatus        VARCHAR NOT NULL,
+			status_changed   TIMESTAMP,
+			resolved_at      TIMESTAMP,
+			regressed_at     TIMESTAMP
+		)`,
+		`CREATE TABLE issue_hashes (
+			project_id       BIGINT NOT NULL,
+			hash             VARCHAR NOT NULL,
+			issue_id         BIGINT NOT NULL,
+			grouping_version VARCHAR NOT NULL,
+			created_at       TIMESTAMP NOT NULL,
+			PRIMARY KEY (project_id, hash)
+		)`,
+		// DuckDB does not use the primary key for project_id = ? AND
+		// hash IN (...): lookups go by hash alone and check the project
+		// afterwards.
+		`CREATE INDEX issue_hashes_hash ON issue_hashes (hash)`,
+		`CREATE INDEX issue_hashes_issue ON issue_hashes (issue_id)`,
+	},
+}
