@@ -3,6 +3,7 @@ package grouping
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fibinc/telltale/internal/telemetry"
 )
@@ -118,14 +119,26 @@ func hasURLOrigin(p string) bool {
 // frameChildren appends the module, filename, function and context-line
 // components of f (those that have a value).
 func (b *stackBuilder) frameChildren(f *telemetry.Frame, fam string) {
+	module, fn := f.Module, strings.TrimSpace(f.Function)
+	derived := false
+	if fam == "go" && module == "" {
+		// Stack text parsed from a panic or an OpenTelemetry exception
+		// qualifies function names with the package, where sentry-go splits
+		// them; splitting here groups both sources alike.
+		if pkg := goPackage(f); pkg != "" {
+			module, fn, derived = pkg, fn[len(pkg)+1:], true
+		}
+	}
 	moduleContributes := false
-	if f.Module != "" {
-		c := b.leaf("module", f.Module)
+	if module != "" {
+		c := b.leaf("module", module)
 		switch {
-		case fam == "javascript" && strings.IndexByte(f.Module, '/') >= 0 && strings.HasSuffix(f.AbsPath, f.Module):
+		case derived:
+			c.Hint = "taken from the qualified function name"
+		case fam == "javascript" && strings.IndexByte(module, '/') >= 0 && strings.HasSuffix(f.AbsPath, module):
 			c.Contributes, c.Hint = false, "ignored bad javascript module"
 		case fam == "java":
-			if m := normalizeJavaModule(f.Module); m != f.Module {
+			if m := normalizeJavaModule(module); m != module {
 				c.Values[0], c.Hint = m, "removed codegen marker"
 			}
 		}
@@ -157,15 +170,10 @@ func (b *stackBuilder) frameChildren(f *telemetry.Frame, fam string) {
 		}
 		b.children = append(b.children, c)
 	}
-	if fn := strings.TrimSpace(f.Function); fn != "" {
+	if fn != "" {
 		c := b.leaf("function", fn)
-		norm, ignore := normalizeFunction(fn, fam)
-		switch {
-		case ignore != "":
-			c.Contributes, c.Hint = false, ignore
-		case norm != fn:
-			c.Values[0], c.Hint = norm, "normalized generated name"
-		}
+		norm, contributes, hint := normalizeFunction(fn, fam)
+		c.Values[0], c.Contributes, c.Hint = norm, contributes, hint
 		b.children = append(b.children, c)
 	}
 	if usesContextLine(fam) && f.ContextLine != "" {
@@ -173,7 +181,7 @@ func (b *stackBuilder) frameChildren(f *telemetry.Frame, fam string) {
 		if line != "" {
 			c := b.leaf("context-line", line)
 			switch {
-			case len([]rune(line)) > maxContextLine:
+			case utf8.RuneCountInString(line) > maxContextLine:
 				c.Contributes, c.Hint = false, "discarded because line too long"
 			case fam == "javascript" && f.Function == "" && hasURLOrigin(f.AbsPath):
 				c.Contributes, c.Hint = false, "discarded because from URL origin and no function"
@@ -205,40 +213,54 @@ func normalizeJavaModule(m string) string {
 	return m
 }
 
-// normalizeFunction returns the function name to hash and, when the name
-// carries no information, the reason to ignore it.
-func normalizeFunction(fn, fam string) (string, string) {
+// normalizeFunction returns the function name to hash, whether it
+// contributes (an anonymous name carries no information) and a hint when it
+// was changed or ignored.
+func normalizeFunction(fn, fam string) (string, bool, string) {
+	const anonymous = "ignored unknown or anonymous function"
 	switch fn {
 	case "?", "<unknown>", "<redacted>", "<anonymous>", "anonymous", "<anonymous function>",
 		"Anonymous function", "<lambda>", "{anonymous}", "{closure}":
-		return fn, "ignored unknown or anonymous function"
+		return fn, false, anonymous
 	}
+	norm := fn
 	switch fam {
 	case "go":
-		return normalizeGoFunction(fn), ""
+		norm = normalizeGoFunction(fn)
 	case "java":
 		if m := javaLambdaFunc.FindStringSubmatch(fn); m != nil {
-			return m[1], ""
+			norm = m[1]
 		}
 	case "javascript":
-		// Browsers disagree on "Object.foo" versus "foo".
-		if i := strings.LastIndexByte(fn, '.'); i >= 0 && i+1 < len(fn) {
-			fn = fn[i+1:]
+		// V8's " [as alias]" and the receiver ("Object.foo" in one browser,
+		// "foo" in another) vary for the same code.
+		if i := strings.Index(norm, " [as "); i > 0 && strings.HasSuffix(norm, "]") {
+			norm = norm[:i]
 		}
-		if strings.HasSuffix(fn, "/<") || fn == "<anonymous>" {
-			return fn, "ignored unknown or anonymous function"
+		if i := strings.LastIndexByte(norm, '.'); i >= 0 && i+1 < len(norm) {
+			norm = norm[i+1:]
+		}
+		if strings.HasSuffix(norm, "/<") || norm == "<anonymous>" {
+			return fn, false, anonymous
+		}
+		if norm != fn {
+			return norm, true, "trimmed javascript function"
 		}
 	case "ruby":
 		if strings.HasPrefix(fn, "block ") {
-			return "block", ""
+			norm = "block"
+		} else {
+			norm = rubyErb.ReplaceAllString(fn, "")
 		}
-		return rubyErb.ReplaceAllString(fn, ""), ""
 	case "php":
 		if strings.HasPrefix(fn, "[Anonymous") || strings.HasPrefix(fn, "class@anonymous") {
-			return fn, "ignored anonymous function"
+			return fn, false, anonymous
 		}
 	}
-	return fn, ""
+	if norm != fn {
+		return norm, true, "normalized generated name"
+	}
+	return fn, true, ""
 }
 
 // normalizeGoFunction removes what changes with unrelated edits: the

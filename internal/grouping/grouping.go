@@ -211,6 +211,7 @@ func defaultVariants(ev *telemetry.ErrorEvent) []Variant {
 	// in-app frames it would only repeat the system variant.
 	app.Contributes = appStack
 	if !appStack {
+		app.Component.Contributes = false
 		app.Hint = hintNoInApp
 		if inApp > 0 {
 			app.Hint = hintNoContributingApp

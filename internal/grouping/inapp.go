@@ -114,13 +114,22 @@ func goPackage(f *telemetry.Frame) string {
 	if f.Module != "" {
 		return f.Module
 	}
-	fn := f.Function
-	slash := strings.LastIndexByte(fn, '/')
-	dot := strings.IndexByte(fn[slash+1:], '.')
-	if dot < 0 {
+	head := f.Function
+	if i := strings.IndexByte(head, '['); i >= 0 {
+		head = head[:i] // type arguments may hold other packages' paths
+	}
+	slash := strings.LastIndexByte(head, '/')
+	dot := strings.IndexByte(head[slash+1:], '.')
+	if dot <= 0 {
 		return ""
 	}
-	return fn[:slash+1+dot]
+	pkg := head[:slash+1+dot]
+	for i := 0; i < len(pkg); i++ {
+		if c := pkg[i]; !(isWordByte(c) || c == '.' || c == '/' || c == '-' || c == '~') {
+			return ""
+		}
+	}
+	return pkg
 }
 
 func firstElem(pkg string) string {

@@ -81,6 +81,11 @@ func frameLabel(f *telemetry.Frame, fam string) string {
 		return fn
 	}
 	loc := f.Module
+	if fam == "go" && loc == "" {
+		if pkg := goPackage(f); pkg != "" {
+			loc, fn = pkg, strings.TrimSpace(f.Function[len(pkg)+1:])
+		}
+	}
 	if loc == "" {
 		loc = file
 	}

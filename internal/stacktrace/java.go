@@ -16,6 +16,9 @@ func ParseJava(text string) Result {
 	var excs []*exc // in printed order: the main exception first
 	var cur *exc
 	suppressed := false
+	// Restoring shared frames copies them; the budget keeps a text of
+	// many "... N more" lines from costing more than a few real traces.
+	budget := 16 * MaxFrames
 	for _, l := range splitLines(clip(text)) {
 		t := strings.TrimLeft(l, " \t")
 		if suppressed {
@@ -43,7 +46,8 @@ func ParseJava(text string) Result {
 			if cur != nil && len(excs) > 1 {
 				n := atoi(t[len("... ") : len(t)-len(" more")])
 				enclosing := excs[len(excs)-2].frames
-				n = min(n, len(enclosing))
+				n = min(n, len(enclosing), budget)
+				budget -= n
 				for _, f := range enclosing[len(enclosing)-n:] {
 					cur.frames = appendFrame(cur.frames, f)
 				}

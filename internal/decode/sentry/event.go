@@ -11,38 +11,76 @@ import (
 
 // rawEvent is the part of a Sentry event payload that Telltale keeps.
 type rawEvent struct {
-	EventID     looseString           `json:"event_id"`
-	Timestamp   timestamp             `json:"timestamp"`
-	Platform    looseString           `json:"platform"`
-	Level       looseString           `json:"level"`
-	Logger      looseString           `json:"logger"`
-	Transaction looseString           `json:"transaction"`
-	ServerName  looseString           `json:"server_name"`
-	Release     looseString           `json:"release"`
-	Dist        looseString           `json:"dist"`
-	Environment looseString           `json:"environment"`
-	Tags        pairs                 `json:"tags"`
-	Message     message               `json:"message"`
-	LogEntry    message               `json:"logentry"`
-	Exception   values[rawException]  `json:"exception"`
-	Stacktrace  rawStacktrace         `json:"stacktrace"`
-	Threads     values[rawThread]     `json:"threads"`
-	User        rawUser               `json:"user"`
-	Request     rawRequest            `json:"request"`
-	Breadcrumbs values[rawBreadcrumb] `json:"breadcrumbs"`
-	Contexts    json.RawMessage       `json:"contexts"`
-	Extra       json.RawMessage       `json:"extra"`
-	SDK         rawSDK                `json:"sdk"`
-	Fingerprint stringList            `json:"fingerprint"`
+	EventID     looseString     `json:"event_id"`
+	Timestamp   timestamp       `json:"timestamp"`
+	Platform    looseString     `json:"platform"`
+	Level       looseString     `json:"level"`
+	Logger      looseString     `json:"logger"`
+	Transaction looseString     `json:"transaction"`
+	ServerName  looseString     `json:"server_name"`
+	Release     looseString     `json:"release"`
+	Dist        looseString     `json:"dist"`
+	Environment looseString     `json:"environment"`
+	Tags        pairs           `json:"tags"`
+	Message     message         `json:"message"`
+	LogEntry    message         `json:"logentry"`
+	Exception   []rawException  `json:"exception"`
+	Stacktrace  rawStacktrace   `json:"stacktrace"`
+	Threads     []rawThread     `json:"threads"`
+	User        rawUser         `json:"user"`
+	Request     rawRequest      `json:"request"`
+	Breadcrumbs []rawBreadcrumb `json:"breadcrumbs"`
+	Contexts    json.RawMessage `json:"contexts"`
+	Extra       json.RawMessage `json:"extra"`
+	SDK         rawSDK          `json:"sdk"`
+	Fingerprint stringList      `json:"fingerprint"`
 
 	// Interface names of old raven clients, still sent to the store
 	// endpoint; used when the modern name is absent.
-	LegacyException   values[rawException]  `json:"sentry.interfaces.Exception"`
-	LegacyMessage     message               `json:"sentry.interfaces.Message"`
-	LegacyStacktrace  rawStacktrace         `json:"sentry.interfaces.Stacktrace"`
-	LegacyRequest     rawRequest            `json:"sentry.interfaces.Http"`
-	LegacyUser        rawUser               `json:"sentry.interfaces.User"`
-	LegacyBreadcrumbs values[rawBreadcrumb] `json:"sentry.interfaces.Breadcrumbs"`
+	LegacyException   []rawException  `json:"sentry.interfaces.Exception"`
+	LegacyMessage     message         `json:"sentry.interfaces.Message"`
+	LegacyStacktrace  rawStacktrace   `json:"sentry.interfaces.Stacktrace"`
+	LegacyRequest     rawRequest      `json:"sentry.interfaces.Http"`
+	LegacyUser        rawUser         `json:"sentry.interfaces.User"`
+	LegacyBreadcrumbs []rawBreadcrumb `json:"sentry.interfaces.Breadcrumbs"`
+}
+
+// rawWrapped holds the interfaces that SDKs send either as a list (the shape
+// of rawEvent, sentry-go's) or wrapped in {"values": [...]} (most other
+// SDKs). encoding/json cannot choose a type by shape without scanning the
+// value twice, so the wrapped shape is decoded in a second pass over the
+// payload, taken only when the first met a value of an unexpected type.
+type rawWrapped struct {
+	Exception         wrapped[rawException]  `json:"exception"`
+	Threads           wrapped[rawThread]     `json:"threads"`
+	Breadcrumbs       wrapped[rawBreadcrumb] `json:"breadcrumbs"`
+	LegacyException   wrapped[rawException]  `json:"sentry.interfaces.Exception"`
+	LegacyBreadcrumbs wrapped[rawBreadcrumb] `json:"sentry.interfaces.Breadcrumbs"`
+}
+
+type wrapped[T any] struct {
+	Values []T `json:"values"`
+}
+
+// useWrapped fills the interfaces that were sent wrapped.
+func (r *rawEvent) useWrapped(w *rawWrapped) {
+	for _, f := range []struct {
+		dst *[]rawException
+		src []rawException
+	}{{&r.Exception, w.Exception.Values}, {&r.LegacyException, w.LegacyException.Values}} {
+		if len(*f.dst) == 0 {
+			*f.dst = f.src
+		}
+	}
+	if len(r.Threads) == 0 {
+		r.Threads = w.Threads.Values
+	}
+	if len(r.Breadcrumbs) == 0 {
+		r.Breadcrumbs = w.Breadcrumbs.Values
+	}
+	if len(r.LegacyBreadcrumbs) == 0 {
+		r.LegacyBreadcrumbs = w.LegacyBreadcrumbs.Values
+	}
 }
 
 // useLegacy fills the interfaces given only under their legacy names.
@@ -262,8 +300,13 @@ func DecodeEvent(payload []byte) (telemetry.ErrorEvent, error) {
 		return telemetry.ErrorEvent{}, malformed("event is not a JSON object", nil)
 	}
 	var r rawEvent
-	if err := json.Unmarshal(payload, &r); err != nil && !isTypeError(err) {
-		return telemetry.ErrorEvent{}, malformed("cannot decode event", err)
+	if err := json.Unmarshal(payload, &r); err != nil {
+		if !isTypeError(err) {
+			return telemetry.ErrorEvent{}, malformed("cannot decode event", err)
+		}
+		var w rawWrapped
+		_ = json.Unmarshal(payload, &w) // type errors leave fields empty
+		r.useWrapped(&w)
 	}
 	r.useLegacy()
 	e := telemetry.ErrorEvent{

@@ -253,31 +253,3 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
-
-// values takes a list, or an object holding it under "values": the two
-// shapes SDKs send for exceptions, breadcrumbs and threads.
-type values[T any] []T
-
-func (v *values[T]) UnmarshalJSON(b []byte) error {
-	*v = nil
-	if len(b) == 0 {
-		return nil
-	}
-	switch b[0] {
-	case '[':
-		var list []T
-		if err := json.Unmarshal(b, &list); err != nil && !isTypeError(err) {
-			return nil
-		}
-		*v = list
-	case '{':
-		var w struct {
-			Values []T `json:"values"`
-		}
-		if err := json.Unmarshal(b, &w); err != nil && !isTypeError(err) {
-			return nil
-		}
-		*v = w.Values
-	}
-	return nil
-}
