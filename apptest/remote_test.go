@@ -113,8 +113,8 @@ func TestRemoteExceptionChain(t *testing.T) {
 		// event too.
 		var rec otellog.Record
 		rec.SetSeverity(otellog.SeverityError)
-		rec.SetBody(otellog.StringValue("debit refused"))
-		rec.AddAttributes(otellog.String("exception.type", "*errors.errorString"), otellog.String("exception.message", errNoCredit.Error()))
+		rec.SetBody(attribute.StringValue("debit refused"))
+		rec.AddAttributes(attribute.String("exception.type", "*errors.errorString"), attribute.String("exception.message", errNoCredit.Error()))
 		ts.logger.Emit(ctx, rec)
 		return debit(n)
 	})

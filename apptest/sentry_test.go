@@ -175,10 +175,10 @@ func TestSentrySDK(t *testing.T) {
 	capture("u2", func(h *sentry.Hub) *sentry.EventID { return h.CaptureException(chargeUser("u2", 23)) })
 	// Messages that differ only in numbers: one issue.
 	capture("u1", func(h *sentry.Hub) *sentry.EventID {
-		return h.CaptureMessage("pricing answered in 1532ms for request 9f1c2a, over budget 1000")
+		return h.CaptureMessage("pricing answered in 1532ms for request 3b9d41f8-0c4e-4a7b-9a43-2f0d8c1e6a11, over budget 1000")
 	})
 	capture("u3", func(h *sentry.Hub) *sentry.EventID {
-		return h.CaptureMessage("pricing answered in 2204ms for request 77ab01, over budget 1000")
+		return h.CaptureMessage("pricing answered in 2204ms for request 8e2f6a90-71d3-4c55-b0e2-9a8c7d6e5f40, over budget 1000")
 	})
 	// A panic through sentryhttp.
 	hub := sentry.NewHub(client, sentry.NewScope())

@@ -35,6 +35,21 @@ type stackBuilder struct {
 	children []Component
 }
 
+// reserve makes room for the leaves of n frames: module, filename and
+// function, and a context line where the platform uses it.
+func (b *stackBuilder) reserve(n int, platform string) {
+	per := 3
+	if usesContextLine(family(platform)) {
+		per = 4
+	}
+	if cap(b.values)-len(b.values) < per*n {
+		b.values = make([]string, 0, per*n)
+	}
+	if cap(b.children)-len(b.children) < per*n {
+		b.children = make([]Component, 0, per*n)
+	}
+}
+
 func (b *stackBuilder) leaf(id, value string) Component {
 	b.values = append(b.values, value)
 	n := len(b.values)
@@ -54,12 +69,7 @@ type frameInfo struct {
 // frames builds the leaf components of every frame of a stack.
 func (b *stackBuilder) frames(frames []telemetry.Frame, evPlatform string) []frameInfo {
 	out := make([]frameInfo, len(frames))
-	if cap(b.values)-len(b.values) < 4*len(frames) {
-		b.values = make([]string, 0, 4*len(frames))
-	}
-	if cap(b.children)-len(b.children) < 4*len(frames) {
-		b.children = make([]Component, 0, 4*len(frames))
-	}
+	b.reserve(len(frames), evPlatform)
 	for i := range frames {
 		f := &frames[i]
 		platform := evPlatform
@@ -125,8 +135,8 @@ func (b *stackBuilder) frameChildren(f *telemetry.Frame, fam string) {
 		// Stack text parsed from a panic or an OpenTelemetry exception
 		// qualifies function names with the package, where sentry-go splits
 		// them; splitting here groups both sources alike.
-		if pkg := goPackage(f); pkg != "" {
-			module, fn, derived = pkg, fn[len(pkg)+1:], true
+		if pkg, rest := splitGoFunction(fn); pkg != "" {
+			module, fn, derived = pkg, rest, true
 		}
 	}
 	moduleContributes := false

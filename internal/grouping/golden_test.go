@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,7 +103,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("%v (run go test -update)", err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("grouping of %s changed (run go test -update and review the diff):\n%s", name, got)
+				t.Errorf("grouping of %s changed (run go test -update and review the diff): %s", name, firstDiff(got, want))
 			}
 
 			// Grouping an already grouped event (its in_app flags now set)
@@ -166,4 +167,22 @@ func checkInvariants(t *testing.T, ev *telemetry.ErrorEvent, res Result) {
 	if _, err := json.Marshal(res.Info); err != nil {
 		t.Errorf("info does not serialise: %v", err)
 	}
+}
+
+// firstDiff describes the first line where got and want differ.
+func firstDiff(got, want []byte) string {
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("line %d:\n got %s\nwant %s", i+1, strings.TrimSpace(gl), strings.TrimSpace(wl))
+		}
+	}
+	return "no line differs"
 }

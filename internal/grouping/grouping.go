@@ -150,12 +150,13 @@ func (g *Grouper) Group(ev *telemetry.ErrorEvent) Result {
 // and "system" when the event has frames, else "default".
 func defaultVariants(ev *telemetry.ErrorEvent) []Variant {
 	var b stackBuilder
-	hasFrames := len(ev.Stacktrace) > 0
+	nframes := len(ev.Stacktrace)
 	for i := range ev.Exceptions {
-		hasFrames = hasFrames || len(ev.Exceptions[i].Frames) > 0
+		nframes += len(ev.Exceptions[i].Frames)
 	}
+	hasFrames := nframes > 0
 	if !hasFrames {
-		root := textRoot(ev, normalizedValues(ev))
+		root := textRoot(ev, normalizedValues(ev, true))
 		v := Variant{Name: "default", Contributes: true, Component: root}
 		if !root.Contributes {
 			v.Hint = "nothing to group by: all such events group together"
@@ -166,6 +167,8 @@ func defaultVariants(ev *telemetry.ErrorEvent) []Variant {
 
 	app := Variant{Name: "app"}
 	sys := Variant{Name: "system", Contributes: true}
+	b.reserve(nframes, ev.Platform)
+	enc := encoder{buf: make([]byte, 0, 256+64*nframes)}
 	var appStack, sysStack bool // a stack trace contributes somewhere
 	var inApp int
 	if len(ev.Exceptions) > 0 {
@@ -184,7 +187,9 @@ func defaultVariants(ev *telemetry.ErrorEvent) []Variant {
 				sysEx[i].Children = []Component{s}
 			}
 		}
-		values := normalizedValues(ev)
+		// Values count only without stack traces; when they don't,
+		// parameterising them for show is not worth its cost.
+		values := normalizedValues(ev, !sysStack)
 		for i := range ev.Exceptions {
 			ex := &ev.Exceptions[i]
 			appEx[i].Children = append(appEx[i].Children, typeAndValue(ex, values[i], appStack)...)
@@ -217,9 +222,9 @@ func defaultVariants(ev *telemetry.ErrorEvent) []Variant {
 			app.Hint = hintNoContributingApp
 		}
 	} else {
-		app.Hash = hashComponent(&app.Component)
+		app.Hash = enc.hash(&app.Component)
 	}
-	sys.Hash = hashComponent(&sys.Component)
+	sys.Hash = enc.hash(&sys.Component)
 	if app.Contributes && sys.Hash == app.Hash {
 		sys.Contributes, sys.Hint, sys.Hash = false, hintSameAsApp, ""
 	}
@@ -305,11 +310,16 @@ func textRoot(ev *telemetry.ErrorEvent, values []string) Component {
 	return c
 }
 
-// normalizedValues returns the normalised value of every exception.
-func normalizedValues(ev *telemetry.ErrorEvent) []string {
+// normalizedValues returns the value of every exception, trimmed to two
+// lines and, if parameterize, normalised.
+func normalizedValues(ev *telemetry.ErrorEvent, parameterize bool) []string {
 	out := make([]string, len(ev.Exceptions))
 	for i := range ev.Exceptions {
-		out[i] = normalizeText(ev.Exceptions[i].Value)
+		if parameterize {
+			out[i] = normalizeText(ev.Exceptions[i].Value)
+		} else {
+			out[i] = trimText(ev.Exceptions[i].Value)
+		}
 	}
 	return out
 }
@@ -335,6 +345,26 @@ func anyContributes(cs []Component) bool {
 // normalizeText keeps the first two non-empty lines of s ("..." marks
 // dropped ones), bounds the length and parameterises the result.
 func normalizeText(s string) string {
+	t, more := trimLines(s)
+	t = Parameterize(t)
+	if more {
+		t += "..."
+	}
+	return t
+}
+
+// trimText is normalizeText without the parameterisation.
+func trimText(s string) string {
+	t, more := trimLines(s)
+	if more {
+		t += "..."
+	}
+	return t
+}
+
+// trimLines returns the first two non-empty lines of s, bounded in length,
+// and whether anything was dropped.
+func trimLines(s string) (string, bool) {
 	var lines [2]string
 	n, more := 0, false
 	for rest := s; rest != "" && !more; {
@@ -363,11 +393,7 @@ func normalizeText(s string) string {
 		t = truncateUTF8(t, maxGroupingText)
 		more = true
 	}
-	t = Parameterize(t)
-	if more {
-		t += "..."
-	}
-	return t
+	return t, more
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.

@@ -49,7 +49,13 @@ func (e *encoder) sum() string {
 // when c itself is marked as not contributing, for the default variant of
 // an empty event).
 func hashComponent(c *Component) string {
-	e := encoder{buf: make([]byte, 0, 1024)}
+	var e encoder
+	return e.hash(c)
+}
+
+// hash is hashComponent reusing e's buffer.
+func (e *encoder) hash(c *Component) string {
+	e.buf = e.buf[:0]
 	root := *c
 	root.Contributes = true
 	e.component(&root)
@@ -58,7 +64,7 @@ func hashComponent(c *Component) string {
 
 // hashValues hashes a custom fingerprint: its resolved parts.
 func hashValues(id string, values []string) string {
-	e := encoder{buf: make([]byte, 0, 256)}
+	var e encoder
 	e.buf = append(e.buf, '(')
 	e.str(id)
 	for _, v := range values {

@@ -114,22 +114,35 @@ func goPackage(f *telemetry.Frame) string {
 	if f.Module != "" {
 		return f.Module
 	}
-	head := f.Function
+	pkg, _ := splitGoFunction(f.Function)
+	return pkg
+}
+
+// splitGoFunction splits a qualified Go function name into package and
+// function, or returns "" and fn. The linker writes dots in a path's last
+// element as "%2e" ("gopkg.in/yaml%2ev3.Unmarshal"), so the first dot after
+// the last slash ends the package.
+func splitGoFunction(fn string) (string, string) {
+	head := fn
 	if i := strings.IndexByte(head, '['); i >= 0 {
 		head = head[:i] // type arguments may hold other packages' paths
 	}
 	slash := strings.LastIndexByte(head, '/')
 	dot := strings.IndexByte(head[slash+1:], '.')
 	if dot <= 0 {
-		return ""
+		return "", fn
 	}
 	pkg := head[:slash+1+dot]
 	for i := 0; i < len(pkg); i++ {
-		if c := pkg[i]; !(isWordByte(c) || c == '.' || c == '/' || c == '-' || c == '~') {
-			return ""
+		if c := pkg[i]; !(isWordByte(c) || c == '.' || c == '/' || c == '-' || c == '~' || c == '%') {
+			return "", fn
 		}
 	}
-	return pkg
+	rest := fn[len(pkg)+1:]
+	if strings.Contains(pkg, "%") {
+		pkg = strings.ReplaceAll(pkg, "%2e", ".")
+	}
+	return pkg, rest
 }
 
 func firstElem(pkg string) string {

@@ -82,8 +82,8 @@ func frameLabel(f *telemetry.Frame, fam string) string {
 	}
 	loc := f.Module
 	if fam == "go" && loc == "" {
-		if pkg := goPackage(f); pkg != "" {
-			loc, fn = pkg, strings.TrimSpace(f.Function[len(pkg)+1:])
+		if pkg, rest := splitGoFunction(fn); pkg != "" {
+			loc, fn = pkg, rest
 		}
 	}
 	if loc == "" {

@@ -73,7 +73,7 @@ func parseGoPanic(lines []string, g int) Result {
 			if isGoFileLine(next) {
 				i++
 			}
-		case strings.HasPrefix(l, "\t"), strings.HasPrefix(l, "..."):
+		case strings.HasPrefix(l, "\t"), strings.HasPrefix(l, "..."), strings.TrimSpace(l) == "":
 			// A location without a function, or "...N frames elided...".
 		case isGoFileLine(next):
 			last.frames = appendFrame(last.frames, goFrame(l, next))
@@ -120,7 +120,7 @@ func parseGoFrameList(lines []string) Result {
 	for i := 0; i < len(lines); i++ {
 		l := lines[i]
 		switch {
-		case l == "":
+		case strings.TrimSpace(l) == "":
 		case strings.HasPrefix(l, "\t"):
 			// A location without a function line: nothing to name it.
 		case i+1 < len(lines) && isGoFileLine(lines[i+1]):

@@ -81,6 +81,7 @@ func parseV8Frame(s string) (telemetry.Frame, bool) {
 		loc = s
 	}
 	fn = strings.TrimPrefix(fn, "async ")
+	loc = strings.TrimPrefix(loc, "address at ") // Hermes (React Native)
 	f := telemetry.Frame{Function: fn}
 	if strings.HasPrefix(loc, "eval at ") {
 		// The code that called eval is the useful location.

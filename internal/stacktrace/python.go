@@ -169,6 +169,9 @@ func pythonFrame(t string) (telemetry.Frame, bool) {
 	}
 	file := rest[:i]
 	num, fn, _ := strings.Cut(rest[i+len(`", line `):], ", in ")
+	if file == "" {
+		return telemetry.Frame{}, false
+	}
 	return telemetry.Frame{
 		Function: fn,
 		Filename: file,

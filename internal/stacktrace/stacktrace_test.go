@@ -131,6 +131,9 @@ func checkInvariants(t testing.TB, text string, r Result) {
 			if f.Platform != r.Platform {
 				t.Errorf("frame platform %q, result platform %q", f.Platform, r.Platform)
 			}
+			if f.Function == "" && f.Module == "" && f.Filename == "" {
+				t.Errorf("frame names nothing: %+v", f)
+			}
 			if f.InApp != nil {
 				t.Errorf("in_app set in %+v", f)
 			}
@@ -378,9 +381,11 @@ func TestParseJavaScript(t *testing.T) {
 			"    at new Foo (file.js:1:1)\n" +
 			"    at eval (eval at run (/app/e.js:3:4), <anonymous>:1:6)\n" +
 			"    at Array.map (<anonymous>)\n" +
+			"    at anonymous (address at index.android.bundle:1:2)\n" +
 			"    at node:internal/process/task_queues:95:5\n",
 		want: []ex{{typ: "TypeError", value: "x is not a function", frames: []string{
 			"  node:internal/process/task_queues:95:5",
+			" anonymous index.android.bundle:1:2",
 			" Array.map <anonymous>:0:0",
 			" eval /app/e.js:3:4",
 			" new Foo file.js:1:1",
@@ -531,6 +536,29 @@ func BenchmarkParse(b *testing.B) {
 		b.Run(strings.TrimSuffix(name, ".txt"), func(b *testing.B) {
 			b.SetBytes(int64(len(text)))
 			b.ReportAllocs()
+			for b.Loop() {
+				Parse(text, "")
+			}
+		})
+	}
+}
+
+// BenchmarkParseLarge parses texts as large as Parse reads, shaped to cost
+// the most: long cause chains that share frames, and one huge stack.
+func BenchmarkParseLarge(b *testing.B) {
+	var chain strings.Builder
+	chain.WriteString("a.E: x\n" + strings.Repeat("\tat a.B.c(B.java:1)\n", 600))
+	for chain.Len() < MaxInput {
+		chain.WriteString("Caused by: a.E: y\n\tat a.B.d(B.java:2)\n\t... 600 more\n")
+	}
+	var stack strings.Builder
+	stack.WriteString("TypeError: x\n")
+	for stack.Len() < MaxInput {
+		stack.WriteString("    at Object.handler (/app/src/server.js:10:15)\n")
+	}
+	for name, text := range map[string]string{"java-chain": chain.String(), "node-stack": stack.String()} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
 			for b.Loop() {
 				Parse(text, "")
 			}

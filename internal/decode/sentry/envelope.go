@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -265,10 +266,8 @@ func parseItemHeader(n int, line []byte) (typ string, length int64, err error) {
 func readPayload(br *bufio.Reader, length int64, keep bool) (payload []byte, eof bool, err error) {
 	var got int64
 	if keep {
-		var b bytes.Buffer
-		b.Grow(int(min(length, 64<<10))) // a lying length must not allocate the limit up front
-		got, err = io.CopyN(&b, br, length)
-		payload = b.Bytes()
+		payload, err = readN(br, length)
+		got = int64(len(payload))
 	} else {
 		got, err = io.CopyN(io.Discard, br, length)
 	}
@@ -284,6 +283,27 @@ func readPayload(br *bufio.Reader, length int64, keep bool) (payload []byte, eof
 		return nil, false, errNoNewline
 	}
 	return payload, false, nil
+}
+
+// readN reads exactly n bytes, growing its buffer as they arrive so that a
+// lying length does not allocate the size limit up front. On error it
+// returns what it read.
+func readN(r io.Reader, n int64) ([]byte, error) {
+	buf := make([]byte, 0, min(n, 64<<10))
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(n-int64(len(buf)), int64(len(buf)))))
+		}
+		m, err := r.Read(buf[len(buf):int(min(int64(cap(buf)), n))])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF && int64(len(buf)) < n {
+			return buf, io.EOF
+		}
+		if err != nil && err != io.EOF {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 var errNoNewline = errors.New("payload not followed by a newline")

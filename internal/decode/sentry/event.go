@@ -126,19 +126,19 @@ type rawStacktrace struct {
 }
 
 type rawFrame struct {
-	Filename    string     `json:"filename"`
-	AbsPath     string     `json:"abs_path"`
-	Function    string     `json:"function"`
-	RawFunction string     `json:"raw_function"`
-	Module      string     `json:"module"`
-	Package     string     `json:"package"`
-	Lineno      int        `json:"lineno"`
-	Colno       int        `json:"colno"`
-	ContextLine string     `json:"context_line"`
-	PreContext  stringList `json:"pre_context"`
-	PostContext stringList `json:"post_context"`
-	InApp       looseBool  `json:"in_app"`
-	Platform    string     `json:"platform"`
+	Filename    looseString `json:"filename"`
+	AbsPath     looseString `json:"abs_path"`
+	Function    looseString `json:"function"`
+	RawFunction looseString `json:"raw_function"`
+	Module      looseString `json:"module"`
+	Package     looseString `json:"package"`
+	Lineno      looseInt    `json:"lineno"`
+	Colno       looseInt    `json:"colno"`
+	ContextLine looseString `json:"context_line"`
+	PreContext  stringList  `json:"pre_context"`
+	PostContext stringList  `json:"post_context"`
+	InApp       looseBool   `json:"in_app"`
+	Platform    looseString `json:"platform"`
 }
 
 type rawThread struct {
@@ -391,7 +391,7 @@ func DecodeEvent(payload []byte) (telemetry.ErrorEvent, error) {
 	return e, nil
 }
 
-func short(s looseString) string { return truncate(string(s), maxShortLen) }
+func short[S ~string](s S) string { return truncate(string(s), maxShortLen) }
 
 // normalizeLevel maps the level names SDKs use onto Sentry's five levels;
 // unknown and missing levels are "error".
@@ -602,21 +602,21 @@ func convertFrames(raw []rawFrame) []telemetry.Frame {
 
 func appendFrame(frames []telemetry.Frame, r rawFrame) []telemetry.Frame {
 	f := telemetry.Frame{
-		Function:    frameStr2(r.Function),
-		Module:      frameStr2(r.Module),
-		Package:     frameStr2(r.Package),
-		Filename:    frameStr2(r.Filename),
-		AbsPath:     frameStr2(r.AbsPath),
+		Function:    frameStr(r.Function),
+		Module:      frameStr(r.Module),
+		Package:     frameStr(r.Package),
+		Filename:    frameStr(r.Filename),
+		AbsPath:     frameStr(r.AbsPath),
 		Lineno:      int(r.Lineno),
 		Colno:       int(r.Colno),
-		ContextLine: frameStr2(r.ContextLine),
+		ContextLine: frameStr(r.ContextLine),
 		PreContext:  contextLines(r.PreContext, true),
 		PostContext: contextLines(r.PostContext, false),
 		InApp:       r.InApp.v,
-		Platform:    truncate(r.Platform, maxShortLen),
+		Platform:    short(r.Platform),
 	}
 	if f.Function == "" {
-		f.Function = frameStr2(r.RawFunction)
+		f.Function = frameStr(r.RawFunction)
 	}
 	if f.Function == "" && f.Module == "" && f.Filename == "" && f.AbsPath == "" && f.Lineno == 0 && f.ContextLine == "" {
 		return frames // nothing to show or group on
@@ -624,8 +624,7 @@ func appendFrame(frames []telemetry.Frame, r rawFrame) []telemetry.Frame {
 	return append(frames, f)
 }
 
-func frameStr(s looseString) string { return truncate(string(s), maxFrameStrLen) }
-func frameStr2(s string) string     { return truncate(s, maxFrameStrLen) }
+func frameStr[S ~string](s S) string { return truncate(string(s), maxFrameStrLen) }
 
 // contextLines keeps the maxListItems lines nearest the frame's line: the
 // last ones before it, the first ones after it.

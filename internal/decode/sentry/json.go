@@ -67,6 +67,9 @@ func valueText(b []byte) string {
 
 // jsonText returns b as compact JSON text, valid UTF-8.
 func jsonText(b []byte) string {
+	if bytes.IndexAny(b, " \t\r\n") < 0 {
+		return validUTF8(string(b)) // already compact, as SDKs send it
+	}
 	var buf bytes.Buffer
 	if json.Compact(&buf, b) != nil {
 		return ""
