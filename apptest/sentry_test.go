@@ -214,7 +214,7 @@ func TestSentrySDK(t *testing.T) {
 	}
 	var credit apiIssue
 	for title, iss := range byTitle {
-		if bytes.Contains([]byte(title), []byte("CreditError")) {
+		if bytes.Contains([]byte(title), []byte("cannot charge")) {
 			credit = iss
 		}
 	}
@@ -307,7 +307,7 @@ func TestSentrySDK(t *testing.T) {
 	s.issues("status=resolved", 1, 2)
 	capture("u4", func(h *sentry.Hub) *sentry.EventID { return h.CaptureException(chargeUser("u4", 99)) })
 	client.Flush(10 * time.Second)
-	again := s.issues("status=unresolved&q=CreditError", 1, 3)
+	again := s.issues("status=unresolved&q=cannot+charge", 1, 3)
 	if again[0].ID != credit.ID || again[0].Substatus != "regressed" {
 		t.Errorf("after a new event: issue %d substatus %q, want %d regressed", again[0].ID, again[0].Substatus, credit.ID)
 	}

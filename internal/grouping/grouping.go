@@ -73,7 +73,10 @@ type Result struct {
 
 // Info explains an event's hashes.
 type Info struct {
-	Version  string    `json:"version"`
+	Version string `json:"version"`
+	// Service scopes the hashes: a variant's hash is that of its component
+	// tree, combined with the service name when there is one.
+	Service  string    `json:"service,omitempty"`
 	Variants []Variant `json:"variants"`
 }
 
@@ -137,13 +140,46 @@ func (g *Grouper) Group(ev *telemetry.ErrorEvent) Result {
 	if fp := ev.Fingerprint; len(fp) > 0 {
 		variants = applyFingerprint(ev, fp, variants)
 	}
-	res.Info = Info{Version: Version, Variants: variants}
-	for _, v := range variants {
-		if v.Contributes {
-			res.Hashes = append(res.Hashes, v.Hash)
+	res.Info = Info{Version: Version, Service: ev.ServiceName, Variants: variants}
+	for i := range variants {
+		v := &variants[i]
+		if !v.Contributes {
+			continue
 		}
+		if ev.ServiceName != "" {
+			v.Hash = scoped(ev.ServiceName, v.Hash)
+		}
+		res.Hashes = append(res.Hashes, v.Hash)
 	}
 	return res
+}
+
+// scoped makes a hash particular to a service. Issues never span services,
+// as in Sentry they never span projects: two services that fail the same
+// way in shared code have two problems, owned by two teams.
+func scoped(service, hash string) string {
+	var e encoder
+	e.buf = append(e.buf, '(')
+	e.str("service")
+	e.buf = append(e.buf, 'v')
+	e.str(service)
+	e.buf = append(e.buf, 'v')
+	e.str(hash)
+	e.buf = append(e.buf, ')')
+	return e.sum()
+}
+
+// Summary returns the explanation without the component trees: what an
+// event stores. The trees are rebuilt from the event on demand (Group is
+// deterministic for a version), as they are large: tens of KB for a deep
+// stack.
+func (i Info) Summary() Info {
+	out := Info{Version: i.Version, Service: i.Service, Variants: make([]Variant, len(i.Variants))}
+	for j, v := range i.Variants {
+		v.Component = Component{ID: v.Component.ID, Contributes: v.Component.Contributes}
+		out.Variants[j] = v
+	}
+	return out
 }
 
 // defaultVariants computes the variants of the default algorithm: "app"

@@ -613,8 +613,12 @@ func TestInfoJSON(t *testing.T) {
 	// The stored explanation hashes to the stored hashes: the tree is the
 	// whole truth.
 	for _, v := range back.Variants {
-		if v.Contributes && hashComponent(&v.Component) != v.Hash {
-			t.Errorf("variant %s: tree hashes to %s, recorded %s", v.Name, hashComponent(&v.Component), v.Hash)
+		want := hashComponent(&v.Component)
+		if back.Service != "" {
+			want = scoped(back.Service, want)
+		}
+		if v.Contributes && want != v.Hash {
+			t.Errorf("variant %s: tree hashes to %s, recorded %s", v.Name, want, v.Hash)
 		}
 	}
 }
@@ -700,5 +704,23 @@ func BenchmarkGroupMessage(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		g.Group(ev)
+	}
+}
+
+func TestServiceScope(t *testing.T) {
+	a, b := goEvent(0), goEvent(0)
+	a.ServiceName, b.ServiceName = "pricing", "userstore"
+	ra, rb := group(a), group(b)
+	if ra.Hashes[0] == rb.Hashes[0] {
+		t.Errorf("the same failure in two services has one hash %s", ra.Hashes[0])
+	}
+	c := goEvent(1)
+	c.ServiceName = "pricing"
+	if rc := group(c); rc.Hashes[0] != ra.Hashes[0] {
+		t.Errorf("the same failure in one service has two hashes")
+	}
+	s := ra.Info.Summary()
+	if s.Service != "pricing" || len(s.Variants) != len(ra.Info.Variants) || len(s.Variants[0].Component.Children) != 0 || s.Variants[0].Hash != ra.Info.Variants[0].Hash {
+		t.Errorf("summary = %+v", s)
 	}
 }

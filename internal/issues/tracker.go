@@ -141,7 +141,7 @@ func (t *Tracker) Assign(ctx context.Context, events []telemetry.ErrorEvent) err
 			ev.Time = t.opt.Now()
 		}
 		r := t.grouper.Group(ev)
-		info, err := json.Marshal(r.Info)
+		info, err := json.Marshal(r.Info.Summary())
 		if err != nil {
 			return fmt.Errorf("cannot encode grouping of event %s: %w", ev.EventID, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fibinc/telltale/internal/grouping"
 	"github.com/fibinc/telltale/internal/state"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
@@ -471,6 +472,15 @@ func (s *Service) events(ctx context.Context, where string, args []any, limit in
 
 func (s *Service) eventDetail(ctx context.Context, e *storedEvent) (*Event, error) {
 	out := &Event{ErrorEvent: e.ev, Contexts: rawJSON(e.contexts, "{}"), Extra: rawJSON(e.extra, "{}"), Grouping: rawJSON(e.grouping, "{}")}
+	// Events store a summary of their grouping; the whole explanation is
+	// rebuilt from the event, which gives the same result under the same
+	// grouping version.
+	if e.ev.GroupingVersion == grouping.Version {
+		ev := e.ev
+		if info, err := json.Marshal(s.grouper.Group(&ev).Info); err == nil {
+			out.Grouping = info
+		}
+	}
 	chain, err := s.remoteChain(ctx, &e.ev)
 	if err != nil {
 		return nil, err

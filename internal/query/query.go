@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fibinc/telltale/internal/grouping"
 	"github.com/fibinc/telltale/internal/query/dialect"
 )
 
@@ -30,6 +31,8 @@ type Options struct {
 	// State holds issue status and counts; without it the issue methods
 	// fail.
 	State IssueState
+	// Grouping must match the issue tracker's, to explain its grouping.
+	Grouping grouping.Options
 	// Timeout bounds every query. Default 10s.
 	Timeout time.Duration
 	// MaxRows caps the rows any method returns, whatever the caller asks.
@@ -43,6 +46,7 @@ type Options struct {
 type Service struct {
 	store   Store
 	state   IssueState
+	grouper *grouping.Grouper
 	dialect dialect.Dialect
 	timeout time.Duration
 	maxRows int
@@ -67,7 +71,7 @@ func New(opt Options) (*Service, error) {
 	if opt.DefaultRows <= 0 {
 		opt.DefaultRows = 100
 	}
-	return &Service{store: opt.Store, state: opt.State, dialect: d, timeout: opt.Timeout, maxRows: opt.MaxRows, defRows: opt.DefaultRows}, nil
+	return &Service{store: opt.Store, state: opt.State, grouper: grouping.New(opt.Grouping), dialect: d, timeout: opt.Timeout, maxRows: opt.MaxRows, defRows: opt.DefaultRows}, nil
 }
 
 // TimeRange is a half-open interval [From, To).

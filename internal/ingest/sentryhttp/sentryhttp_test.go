@@ -73,13 +73,17 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{rec: &recorder{}, proj: p, now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
 	f.h = New(Options{
 		Appender: f.rec, Projects: st, MaxBodyBytes: 128 << 10, MaxEnvelopeBytes: 256 << 10,
-		Now:    func() time.Time { return f.now },
-		Window: func(telemetry.Signal) (time.Time, time.Time) { return f.now.Add(-30 * 24 * time.Hour), f.now.Add(24 * time.Hour) },
+		Now: func() time.Time { return f.now },
+		Window: func(telemetry.Signal) (time.Time, time.Time) {
+			return f.now.Add(-30 * 24 * time.Hour), f.now.Add(24 * time.Hour)
+		},
 	})
 	return f
 }
 
-func (f *fixture) auth() string { return "Sentry sentry_version=7, sentry_client=test/1, sentry_key=" + f.proj.PublicKey }
+func (f *fixture) auth() string {
+	return "Sentry sentry_version=7, sentry_client=test/1, sentry_key=" + f.proj.PublicKey
+}
 
 func (f *fixture) do(method, path string, hdr map[string]string, body []byte) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
@@ -99,7 +103,9 @@ func envelope(items ...string) []byte {
 	return []byte(`{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","sent_at":"2026-11-21T11:59:01Z"}` + "\n" + strings.Join(items, "\n") + "\n")
 }
 
-func eventItem(payload string) string { return `{"type":"event"}` + "\n" + strings.ReplaceAll(payload, "\n", "") }
+func eventItem(payload string) string {
+	return `{"type":"event"}` + "\n" + strings.ReplaceAll(payload, "\n", "")
+}
 
 func compress(t *testing.T, enc string, b []byte) []byte {
 	t.Helper()
@@ -221,7 +227,9 @@ func TestHostileInput(t *testing.T) {
 	f := newFixture(t)
 	path := fmt.Sprintf("/api/%d/envelope/", f.proj.ID)
 	auth := map[string]string{"X-Sentry-Auth": f.auth()}
-	withEnc := func(enc string) map[string]string { return map[string]string{"X-Sentry-Auth": f.auth(), "Content-Encoding": enc} }
+	withEnc := func(enc string) map[string]string {
+		return map[string]string{"X-Sentry-Auth": f.auth(), "Content-Encoding": enc}
+	}
 	deep := strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000)
 	tests := []struct {
 		name   string
@@ -253,7 +261,7 @@ func TestHostileInput(t *testing.T) {
 		{"deeply nested event", "POST", path, auth, envelope(eventItem(`{"extra":` + deep[:5*5000] + "1" + strings.Repeat("}", 5000) + `}`)), 200, ""},
 		{"nesting beyond JSON depth", "POST", path, auth, envelope(eventItem(`{"extra":` + deep[:5*11000] + "1" + strings.Repeat("}", 11000) + `}`)), 400, ""},
 		{"two events", "POST", path, auth, envelope(eventItem(eventJSON), eventItem(eventJSON)), 400, ""},
-		{"client report only", "POST", path, auth, envelope(`{"type":"client_report"}`+"\n"+`{"discarded_events":[]}`), 200, ""},
+		{"client report only", "POST", path, auth, envelope(`{"type":"client_report"}` + "\n" + `{"discarded_events":[]}`), 200, ""},
 		{"unknown item type", "POST", path, auth, envelope(`{"type":"future_thing","length":3}`+"\nabc", eventItem(eventJSON)), 200, ""},
 		{"store not JSON", "POST", fmt.Sprintf("/api/%d/store/", f.proj.ID), auth, []byte("%%%"), 400, ""},
 		{"store zlib bomb", "POST", fmt.Sprintf("/api/%d/store/", f.proj.ID), auth, zlibBomb(), 413, ""},
