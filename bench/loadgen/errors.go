@@ -46,8 +46,8 @@ func (g *eventIDs) fill(dst []byte) {
 	hex.Encode(dst, b[:])
 }
 
-// body returns a copy of the template with a fresh event id.
-func (t *envelopeTemplate) body_(ids *eventIDs) []byte {
+// withID returns a copy of the template with a fresh event id.
+func (t *envelopeTemplate) withID(ids *eventIDs) []byte {
 	b := bytes.Clone(t.body)
 	var id [32]byte
 	ids.fill(id[:])
@@ -156,20 +156,18 @@ func appFrame(pkgDir, fn, file string, line int) frame {
 }
 
 // httpPrefix is the bottom of a request goroutine's stack in a service
-// using otelhttp and chi, outermost first.
+// using chi, outermost first.
 func httpPrefix() []frame {
 	const chi, chiV = "github.com/go-chi/chi/v5", "v5.1.0"
-	const otel, otelV = "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp", "v0.58.0"
 	return []frame{
 		goFrame("net/http", "(*conn).serve", "server.go", 2092),
 		goFrame("net/http", "serverHandler.ServeHTTP", "server.go", 3210),
-		libFrame(otel, otelV, "", "(*middleware).serveHTTP", "handler.go", 179),
-		libFrame(otel, otelV, "", "NewMiddleware.func1.1", "handler.go", 67),
-		goFrame("net/http", "HandlerFunc.ServeHTTP", "server.go", 2220),
 		libFrame(chi, chiV, "", "(*Mux).ServeHTTP", "mux.go", 90),
 		libFrame(chi, chiV, "middleware", "Recoverer.func1", "recoverer.go", 45),
 		goFrame("net/http", "HandlerFunc.ServeHTTP", "server.go", 2220),
 		libFrame(chi, chiV, "middleware", "RequestID.func1", "request_id.go", 76),
+		goFrame("net/http", "HandlerFunc.ServeHTTP", "server.go", 2220),
+		appFrame("internal/httpapi", "(*API).withTenant.func1", "middleware.go", 52),
 		goFrame("net/http", "HandlerFunc.ServeHTTP", "server.go", 2220),
 		libFrame(chi, chiV, "", "(*Mux).routeHTTP", "mux.go", 459),
 		goFrame("net/http", "HandlerFunc.ServeHTTP", "server.go", 2220),
@@ -182,6 +180,7 @@ func jobPrefix() []frame {
 		libFrame("golang.org/x/sync", "v0.10.0", "errgroup", "(*Group).Go.func1", "errgroup.go", 78),
 		appFrame("internal/jobs", "(*Runner).loop", "runner.go", 88),
 		appFrame("internal/jobs", "(*Runner).runOne", "runner.go", 131),
+		appFrame("internal/jobs", "(*Runner).runOne.func2", "runner.go", 140),
 		libFrame("github.com/cenkalti/backoff/v4", "v4.3.0", "", "RetryNotifyWithTimer.Operation.withEmptyData.func1", "retry.go", 18),
 		libFrame("github.com/cenkalti/backoff/v4", "v4.3.0", "", "doRetryNotify[...]", "retry.go", 88),
 	}
@@ -261,29 +260,37 @@ func makeBug(i int) bug {
 	line := 40 + (i*37)%400
 	b := bug{service: bugServices[pkg], job: i%7 == 3, cause: causes[i%len(causes)],
 		wrapping: strings.ToLower(verb) + " " + noun + " %s"}
+	prefix := len(httpPrefix())
 	if !b.job {
 		b.app = append(b.app,
 			appFrame("internal/httpapi", "(*API)."+"handle"+name, pkg+".go", line),
 			appFrame("internal/httpapi", "decodeAndCall[...]", "util.go", 61))
 	} else {
+		prefix = len(jobPrefix())
 		b.app = append(b.app, appFrame("internal/jobs", name+"Job.Run", pkg+".go", line))
 	}
 	svc := "internal/" + pkg
 	b.app = append(b.app, appFrame(svc, "(*Service)."+name, "service.go", line+12))
-	// Deeper paths for some bugs: 15 to 25 frames in all.
-	for d := range i % 5 {
-		b.app = append(b.app, appFrame(svc, fmt.Sprintf("(*Service).%s.func%d", name, d+1), "service.go", line+20+d*7))
-	}
+	var tail []frame
 	if i%3 == 0 {
-		b.app = append(b.app, appFrame("internal/platform/tx", "(*Manager).WithinTx", "tx.go", 57),
+		tail = append(tail, appFrame("internal/platform/tx", "(*Manager).WithinTx", "tx.go", 57),
 			libFrame("github.com/jackc/pgx/v5", "v5.7.2", "", "BeginTxFunc", "tx.go", 412),
 			appFrame("internal/platform/tx", "(*Manager).WithinTx.func1", "tx.go", 63))
 	}
 	// Every path ends in the helper that reports to Sentry (sentry-go
 	// drops its own frames).
-	b.app = append(b.app, appFrame("internal/platform/report", "Error", "report.go", 34))
+	tail = append(tail, appFrame("internal/platform/report", "Error", "report.go", 34))
+	// Deeper paths for some bugs, and at least 15 frames in all.
+	depth := max(i%6, minFrames-prefix-len(b.app)-len(tail))
+	for d := range depth {
+		b.app = append(b.app, appFrame(svc, fmt.Sprintf("(*Service).%s.func%d", name, d+1), "service.go", line+20+d*7))
+	}
+	b.app = append(b.app, tail...)
 	return b
 }
+
+// minFrames is the least number of frames of an event's stack.
+const minFrames = 15
 
 // stack returns the frames of an event of the bug, outermost first, with
 // line numbers that move a little between releases.
@@ -314,8 +321,12 @@ func errorsTemplates(r *rand.Rand, n, nBugs int, p project, spread time.Duration
 	now := time.Now().UTC()
 	out := make([]envelopeTemplate, n)
 	for i := range out {
-		// A skewed choice of bug: a few issues get most events, as in life.
-		bi := int(float64(nBugs) * r.Float64() * r.Float64())
+		// Every bug once, then a skewed choice: a few issues get most
+		// events, as in life.
+		bi := i
+		if i >= nBugs {
+			bi = int(float64(nBugs) * r.Float64() * r.Float64())
+		}
 		t := now
 		if spread > 0 {
 			t = now.Add(-time.Duration(r.Int64N(int64(spread))))
@@ -365,8 +376,8 @@ func errorEnvelope(r *rand.Rand, b *bug, p project, sentAt, at time.Time) envelo
 			"runtime": obj{"name": "go", "version": "go1.23.4", "go_maxprocs": 4, "go_numcgocalls": 1, "go_numroutines": 20 + r.IntN(200)},
 			"trace":   obj{"trace_id": traceID, "span_id": spanID, "parent_span_id": randHex(r, 16), "op": "http.server", "origin": "auto.http.stdlib"},
 		},
-		"tags": obj{"service": b.service, "region": []string{"eu-west-1", "us-east-1"}[r.IntN(2)], "tenant": fmt.Sprintf("t%d", r.IntN(40))},
-		"user": obj{"id": fmt.Sprintf("%d", userID), "email": fmt.Sprintf("user%d@example.com", userID), "ip_address": fmt.Sprintf("10.1.%d.%d", r.IntN(255), r.IntN(255))},
+		"tags":    obj{"service": b.service, "region": []string{"eu-west-1", "us-east-1"}[r.IntN(2)], "tenant": fmt.Sprintf("t%d", r.IntN(40))},
+		"user":    obj{"id": fmt.Sprintf("%d", userID), "email": fmt.Sprintf("user%d@example.com", userID), "ip_address": fmt.Sprintf("10.1.%d.%d", r.IntN(255), r.IntN(255))},
 		"modules": obj{"github.com/getsentry/sentry-go": "v" + sdkVersion, "github.com/go-chi/chi/v5": "v5.1.0", "github.com/jackc/pgx/v5": "v5.7.2"},
 		"exception": []obj{
 			{"type": b.cause.typ, "value": causeMsg,
@@ -378,7 +389,7 @@ func errorEnvelope(r *rand.Rand, b *bug, p project, sentAt, at time.Time) envelo
 	}
 	if !b.job {
 		event["request"] = obj{
-			"url": fmt.Sprintf("https://%s.example.com/api/v1/%s/%d", b.service, strings.ToLower(b.cause.typ[strings.LastIndexAny(b.cause.typ, ".*")+1:]), r.IntN(100000)),
+			"url":    fmt.Sprintf("https://%s.example.com/api/v1/%s/%d", b.service, strings.ToLower(b.cause.typ[strings.LastIndexAny(b.cause.typ, ".*")+1:]), r.IntN(100000)),
 			"method": []string{"GET", "POST", "PUT"}[r.IntN(3)],
 			"headers": obj{"Accept-Encoding": "gzip", "Content-Type": "application/json", "Host": b.service + ".example.com",
 				"User-Agent": "Go-http-client/1.1", "X-Request-Id": strings.ToUpper(randHex(r, 26))},

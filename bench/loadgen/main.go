@@ -1,9 +1,15 @@
-// Command loadgen drives OTLP load at a Telltale server and measures it.
-// It pre-encodes its payloads, so that the figures measure the server, not
-// the generator. Every request is counted as accepted only on a 2xx (HTTP)
-// or OK (gRPC) answer, which Telltale sends after the records are committed.
+// Command loadgen drives OTLP or Sentry load at a Telltale server and
+// measures it. It pre-encodes its payloads, so that the figures measure the
+// server, not the generator. Every request is counted as accepted only on a
+// 2xx (HTTP) or OK (gRPC) answer, which Telltale sends after the records are
+// committed.
 //
 //	loadgen -signal logs -transport http -duration 30s -concurrency 8
+//	loadgen -signal errors -ui 127.0.0.1:4320 -duration 30s -concurrency 16
+//
+// The errors signal posts sentry-go-shaped envelopes, one event each, to
+// /api/<project>/envelope/ on the -http address; each event gets a fresh
+// event id.
 //
 // It prints one JSON object with the results. See bench/run.sh.
 package main
@@ -17,6 +23,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +43,7 @@ import (
 )
 
 func main() {
-	signal := flag.String("signal", "logs", "logs or spans")
+	signal := flag.String("signal", "logs", "logs, spans or errors (Sentry envelopes)")
 	transport := flag.String("transport", "http", "http or grpc")
 	httpAddr := flag.String("http", "127.0.0.1:4318", "OTLP/HTTP address")
 	grpcAddr := flag.String("grpc", "127.0.0.1:4317", "OTLP/gRPC address")
@@ -44,17 +51,48 @@ func main() {
 	records := flag.Int64("records", 0, "stop after this many accepted records (0: run for -duration)")
 	concurrency := flag.Int("concurrency", 8, "concurrent senders")
 	batch := flag.Int("batch", 1000, "records per request")
-	payloads := flag.Int("payloads", 64, "distinct pre-encoded payloads")
+	payloads := flag.Int("payloads", 0, "distinct pre-encoded payloads (default 64, 4096 for errors)")
 	needle := flag.String("needle", "", "put this phrase in the body of exactly one log record")
 	traceOut := flag.String("trace-ids", "", "write a few generated trace ids to this file")
+	key := flag.String("key", "", "errors: the project's public key (default: from -ui)")
+	projectID := flag.Int64("project", 0, "errors: the project id (default: from -ui, the first project)")
+	uiAddr := flag.String("ui", "", "errors: Telltale's UI/API address, to read -key and -project from /api/v1/projects")
+	bugs := flag.Int("bugs", 200, "errors: distinct bugs the events are drawn from (one issue each)")
+	spread := flag.Duration("spread", 0, "errors: spread event times over this long before now")
 	flag.Parse()
 
-	if *signal != "logs" && *signal != "spans" {
-		fail("-signal must be logs or spans")
+	if *signal != "logs" && *signal != "spans" && *signal != "errors" {
+		fail("-signal must be logs, spans or errors")
+	}
+	if *payloads <= 0 {
+		*payloads = 64
+		if *signal == "errors" {
+			*payloads = 4096
+		}
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	var bodies [][]byte
 	var traceIDs []string
+	var templates []envelopeTemplate
+	var proj project
+	if *signal == "errors" {
+		proj = project{ID: *projectID, PublicKey: *key}
+		if *uiAddr != "" && (proj.ID == 0 || proj.PublicKey == "") {
+			p, err := fetchProject(*uiAddr, proj.ID)
+			if err != nil {
+				fail(err.Error())
+			}
+			proj = p
+		}
+		if proj.ID == 0 || proj.PublicKey == "" {
+			fail("-signal errors needs -key and -project, or -ui")
+		}
+		if proj.DSN == "" {
+			proj.DSN = fmt.Sprintf("http://%s@%s/%d", proj.PublicKey, *httpAddr, proj.ID)
+		}
+		templates = errorsTemplates(rng, *payloads, max(*bugs, 1), proj, *spread)
+		*payloads, *batch = 0, 1 // one event per request, as SDKs send
+	}
 	for i := range *payloads {
 		var msg proto.Message
 		if *signal == "logs" {
@@ -87,15 +125,26 @@ func main() {
 	defer cancel()
 	var accepted, requests, refused, failed atomic.Int64
 	var send func(ctx context.Context, body []byte) error
-	switch *transport {
-	case "http":
+	var ids eventIDs
+	for i := range ids.prefix {
+		ids.prefix[i] = byte(rng.Uint32())
+	}
+	next := func(i int) []byte { return bodies[i%len(bodies)] }
+	switch {
+	case *signal == "errors":
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency}}
+		url := fmt.Sprintf("http://%s/api/%d/envelope/", *httpAddr, proj.ID)
+		auth := fmt.Sprintf("Sentry sentry_version=7, sentry_client=sentry.go/%s, sentry_key=%s", sdkVersion, proj.PublicKey)
+		send = func(ctx context.Context, body []byte) error { return sendEnvelope(ctx, client, url, auth, body) }
+		next = func(i int) []byte { return templates[i%len(templates)].withID(&ids) }
+	case *transport == "http":
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency}}
 		path := "/v1/logs"
 		if *signal == "spans" {
 			path = "/v1/traces"
 		}
 		send = func(ctx context.Context, body []byte) error { return sendHTTP(ctx, client, *httpAddr, path, body) }
-	case "grpc":
+	case *transport == "grpc":
 		conn, err := grpc.NewClient(*grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 		if err != nil {
@@ -116,19 +165,26 @@ func main() {
 
 	start := time.Now()
 	var wg sync.WaitGroup
+	// Latencies of accepted requests, one slice per sender.
+	latencies := make([][]time.Duration, *concurrency)
 	for w := range *concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; ctx.Err() == nil; i++ {
+			// Senders start at different payloads and step by the
+			// concurrency, so that together they cycle through all.
+			for i := w; ctx.Err() == nil; i += *concurrency {
 				if *records > 0 && accepted.Load() >= *records {
 					cancel()
 					return
 				}
-				err := send(ctx, bodies[i%len(bodies)])
+				body := next(i)
+				t0 := time.Now()
+				err := send(ctx, body)
 				requests.Add(1)
 				switch {
 				case err == nil:
+					latencies[w] = append(latencies[w], time.Since(t0))
 					accepted.Add(int64(*batch))
 				case isOverload(err):
 					refused.Add(1)
@@ -145,11 +201,26 @@ func main() {
 	}
 	wg.Wait()
 	secs := time.Since(start).Seconds()
+	all := slices.Concat(latencies...)
+	slices.Sort(all)
+	if *signal == "errors" {
+		*transport = "sentry envelope"
+	}
 	json.NewEncoder(os.Stdout).Encode(map[string]any{
-		"signal": *signal, "transport": *transport, "seconds": round(secs),
+		"signal": *signal, "transport": *transport, "concurrency": *concurrency, "seconds": round(secs),
 		"accepted_records": accepted.Load(), "records_per_second": round(float64(accepted.Load()) / secs),
 		"requests": requests.Load(), "refused_overload": refused.Load(), "failed": failed.Load(),
+		"p50_ms": percentileMS(all, 0.50), "p99_ms": percentileMS(all, 0.99),
 	})
+}
+
+// percentileMS returns the q-quantile of sorted latencies in milliseconds.
+func percentileMS(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	d := sorted[min(int(q*float64(len(sorted))), len(sorted)-1)]
+	return float64(d.Microseconds()/10) / 100
 }
 
 // rawMessage is a pre-encoded protobuf message; rawCodec sends it as is, so

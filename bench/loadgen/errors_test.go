@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	sentry "github.com/fibinc/telltale/internal/decode/sentry"
+	"github.com/fibinc/telltale/internal/grouping"
+)
+
+// TestErrorsTemplates checks that the generated envelopes are what the
+// benchmark claims: valid sentry-go-shaped envelopes of 2-4 KB events with a
+// chain of two exceptions and 15-25 frames, distinct event ids per send, and
+// one issue per bug after grouping, whatever the message, user, environment
+// and release.
+func TestErrorsTemplates(t *testing.T) {
+	const nBugs, n = 200, 1000
+	r := rand.New(rand.NewPCG(1, 2))
+	p := project{ID: 3, PublicKey: "0f1e2d3c4b5a69788796a5b4c3d2e1f0", DSN: "http://0f1e2d3c4b5a69788796a5b4c3d2e1f0@127.0.0.1:4318/3"}
+	templates := errorsTemplates(r, n, nBugs, p, 24*time.Hour)
+	g := grouping.New(grouping.Options{})
+	var ids eventIDs
+	seenIDs := map[string]bool{}
+	hashes := map[string]bool{}
+	var total int
+	for i := range templates {
+		tm := &templates[i]
+		if len(tm.ids) != 2 {
+			t.Fatalf("template %d: event id placeholder found %d times, want 2 (envelope and event)", i, len(tm.ids))
+		}
+		body := tm.withID(&ids)
+		if bytes.Contains(body, []byte(idPlaceholder)) {
+			t.Fatalf("template %d: placeholder left after withID", i)
+		}
+		env, err := sentry.ParseEnvelope(bytes.NewReader(body), sentry.Limits{})
+		if err != nil {
+			t.Fatalf("template %d: %v", i, err)
+		}
+		if len(env.Items) != 1 || env.Items[0].Type != "event" {
+			t.Fatalf("template %d: want one event item, got %+v", i, env.Items)
+		}
+		size := len(env.Items[0].Payload)
+		total += size
+		if size < 2000 || size > 4500 {
+			t.Errorf("template %d: event of %d bytes, want about 2-4 KB", i, size)
+		}
+		ev, err := sentry.DecodeEvent(env.Items[0].Payload)
+		if err != nil {
+			t.Fatalf("template %d: %v", i, err)
+		}
+		if ev.EventID != env.Header.EventID || seenIDs[ev.EventID] {
+			t.Fatalf("template %d: event id %q (header %q) not fresh", i, ev.EventID, env.Header.EventID)
+		}
+		seenIDs[ev.EventID] = true
+		if len(ev.Exceptions) != 2 {
+			t.Fatalf("template %d: %d exceptions, want 2", i, len(ev.Exceptions))
+		}
+		if nf := len(ev.Exceptions[1].Frames); nf < 15 || nf > 25 {
+			t.Errorf("template %d: %d frames, want 15-25", i, nf)
+		}
+		if ev.ServiceName == "" || ev.Environment == "" || ev.Release == "" || ev.User.ID == "" {
+			t.Errorf("template %d: service %q, environment %q, release %q, user %q: want all set", i, ev.ServiceName, ev.Environment, ev.Release, ev.User.ID)
+		}
+		res := g.Group(&ev)
+		if len(res.Hashes) == 0 {
+			t.Fatalf("template %d: no grouping hash", i)
+		}
+		hashes[res.Hashes[0]] = true
+	}
+	if len(hashes) != nBugs {
+		t.Errorf("%d distinct primary hashes over %d envelopes, want %d (one per bug)", len(hashes), n, nBugs)
+	}
+	t.Logf("mean event size %d bytes", total/n)
+}
