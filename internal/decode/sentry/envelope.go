@@ -48,7 +48,7 @@ const (
 )
 
 // limit tells whether items of type t are kept, and their size limit.
-func (l Limits) limit(t string) (keep bool, max int64) {
+func (l Limits) limit(t string) (keep bool, maxBytes int64) {
 	switch t {
 	case ItemEvent, ItemTransaction:
 		return true, l.MaxEventBytes
@@ -152,13 +152,13 @@ func ParseEnvelope(r io.Reader, lim Limits) (*Envelope, error) {
 			return nil, err
 		}
 		what := fmt.Sprintf("item %d (%s)", n, truncate(typ, 64))
-		keep, max := lim.limit(typ)
+		keep, maxBytes := lim.limit(typ)
 
 		var payload []byte
 		switch {
 		case length >= 0:
-			if keep && length > max {
-				return nil, tooLarge(fmt.Sprintf("%s: length %d exceeds the limit of %d bytes", what, length, max))
+			if keep && length > maxBytes {
+				return nil, tooLarge(fmt.Sprintf("%s: length %d exceeds the limit of %d bytes", what, length, maxBytes))
 			}
 			if eof && length > 0 {
 				return nil, malformed(fmt.Sprintf("%s: length %d exceeds remaining 0 bytes", what, length), nil)
@@ -169,9 +169,9 @@ func ParseEnvelope(r io.Reader, lim Limits) (*Envelope, error) {
 				}
 			}
 		case !eof && keep:
-			payload, eof, err = readLine(br, max)
+			payload, eof, err = readLine(br, maxBytes)
 			if errors.Is(err, errLineTooLong) {
-				return nil, tooLarge(fmt.Sprintf("%s: payload exceeds the limit of %d bytes", what, max))
+				return nil, tooLarge(fmt.Sprintf("%s: payload exceeds the limit of %d bytes", what, maxBytes))
 			}
 			if err != nil {
 				return nil, lineError(what+" payload", err)
@@ -336,16 +336,16 @@ func lineError(what string, err error) error {
 	return malformed("cannot read "+what, err)
 }
 
-// readLine reads a line of at most max bytes and returns it without its
+// readLine reads a line of at most maxBytes bytes and returns it without its
 // newline; eof tells that the input ended with it, without a newline.
-func readLine(br *bufio.Reader, max int64) (line []byte, eof bool, err error) {
+func readLine(br *bufio.Reader, maxBytes int64) (line []byte, eof bool, err error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		n := len(chunk)
 		if err == nil {
 			n-- // the newline
 		}
-		if int64(len(line))+int64(n) > max {
+		if int64(len(line))+int64(n) > maxBytes {
 			return nil, false, errLineTooLong
 		}
 		line = append(line, chunk[:n]...)

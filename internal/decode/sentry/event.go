@@ -64,35 +64,20 @@ type wrapped[T any] struct {
 
 // useWrapped fills the interfaces that were sent wrapped.
 func (r *rawEvent) useWrapped(w *rawWrapped) {
-	for _, f := range []struct {
-		dst *[]rawException
-		src []rawException
-	}{{&r.Exception, w.Exception.Values}, {&r.LegacyException, w.LegacyException.Values}} {
-		if len(*f.dst) == 0 {
-			*f.dst = f.src
-		}
-	}
-	if len(r.Threads) == 0 {
-		r.Threads = w.Threads.Values
-	}
-	if len(r.Breadcrumbs) == 0 {
-		r.Breadcrumbs = w.Breadcrumbs.Values
-	}
-	if len(r.LegacyBreadcrumbs) == 0 {
-		r.LegacyBreadcrumbs = w.LegacyBreadcrumbs.Values
-	}
+	orElse(&r.Exception, w.Exception.Values)
+	orElse(&r.Threads, w.Threads.Values)
+	orElse(&r.Breadcrumbs, w.Breadcrumbs.Values)
+	orElse(&r.LegacyException, w.LegacyException.Values)
+	orElse(&r.LegacyBreadcrumbs, w.LegacyBreadcrumbs.Values)
 }
 
 // useLegacy fills the interfaces given only under their legacy names.
 func (r *rawEvent) useLegacy() {
-	if len(r.Exception) == 0 {
-		r.Exception = r.LegacyException
-	}
+	orElse(&r.Exception, r.LegacyException)
+	orElse(&r.Stacktrace.Frames, r.LegacyStacktrace.Frames)
+	orElse(&r.Breadcrumbs, r.LegacyBreadcrumbs)
 	if r.Message.empty() {
 		r.Message = r.LegacyMessage
-	}
-	if len(r.Stacktrace.Frames) == 0 {
-		r.Stacktrace = r.LegacyStacktrace
 	}
 	if r.Request.empty() {
 		r.Request = r.LegacyRequest
@@ -100,8 +85,12 @@ func (r *rawEvent) useLegacy() {
 	if r.User == (rawUser{}) {
 		r.User = r.LegacyUser
 	}
-	if len(r.Breadcrumbs) == 0 {
-		r.Breadcrumbs = r.LegacyBreadcrumbs
+}
+
+// orElse sets *dst to alt when it is empty.
+func orElse[T any](dst *[]T, alt []T) {
+	if len(*dst) == 0 {
+		*dst = alt
 	}
 }
 
@@ -372,12 +361,12 @@ func DecodeEvent(payload []byte) (telemetry.ErrorEvent, error) {
 		e.OS = osName(e.OS)
 	}
 	if e.Browser == "" || e.OS == "" {
-		browser, os := parseUserAgent(header(e.Request.Headers, "User-Agent"))
+		browser, system := parseUserAgent(header(e.Request.Headers, "User-Agent"))
 		if e.Browser == "" {
 			e.Browser = browser
 		}
 		if e.OS == "" {
-			e.OS = os
+			e.OS = system
 		}
 	}
 

@@ -110,13 +110,13 @@ func FuzzDecodeStoreBody(f *testing.F) {
 	f.Add([]byte("e30"))              // {} unpadded
 	f.Add([]byte("eJyrrgUAAXUA+Q==")) // zlib of {}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		const max = 1 << 12
-		out, err := DecodeStoreBody(b, max)
+		const maxBytes = 1 << 12
+		out, err := DecodeStoreBody(b, maxBytes)
 		if err != nil {
 			checkSentinel(t, err)
 			return
 		}
-		if len(out) > max || len(out) == 0 || out[0] != '{' {
+		if len(out) > maxBytes || len(out) == 0 || out[0] != '{' {
 			t.Fatalf("store body of %d bytes does not start with {: %.20q", len(out), out)
 		}
 		if ev, err := DecodeEvent(out); err == nil {
@@ -171,12 +171,12 @@ func checkEnvelope(t *testing.T, env *Envelope, lim Limits) {
 	lim = lim.withDefaults()
 	events := 0
 	for _, it := range env.Items {
-		keep, max := lim.limit(it.Type)
+		keep, maxBytes := lim.limit(it.Type)
 		if !keep {
 			t.Fatalf("kept item of type %q", it.Type)
 		}
-		if int64(len(it.Payload)) > max {
-			t.Fatalf("%s item of %d bytes over the %d limit", it.Type, len(it.Payload), max)
+		if int64(len(it.Payload)) > maxBytes {
+			t.Fatalf("%s item of %d bytes over the %d limit", it.Type, len(it.Payload), maxBytes)
 		}
 		if it.Type == ItemEvent {
 			events++
