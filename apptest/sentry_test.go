@@ -2,11 +2,15 @@ package apptest
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -364,4 +368,106 @@ func TestSentryAuth(t *testing.T) {
 		})
 	}
 	s.healthy()
+}
+
+// TestSentryFixtures posts what other SDKs send, each the way that SDK sends
+// it, through the real binary: the Python SDK gzips and uses X-Sentry-Auth,
+// the browser SDK puts the key in the query string and posts text/plain to
+// avoid a CORS preflight, the Java SDK uses Authorization: Sentry, and old
+// raven clients post base64 and zlib bodies to the store endpoint.
+func TestSentryFixtures(t *testing.T) {
+	s := start(t, t.TempDir())
+	p := s.project()
+	auth := "Sentry sentry_version=7, sentry_client=fixture/1.0, sentry_key=" + p.PublicKey
+	fixture := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "internal", "decode", "sentry", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	gz := func(b []byte) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		return buf.Bytes()
+	}
+	for _, tc := range []struct {
+		file, endpoint, query, contentType string
+		headers                            map[string]string
+		gzip                               bool
+		platform, service, mainType        string
+	}{
+		{"python.envelope", "envelope", "", "application/x-sentry-envelope", map[string]string{"X-Sentry-Auth": auth}, true, "python", "shop-web", "ValueError"},
+		{"javascript-browser.envelope", "envelope", "?sentry_key=" + p.PublicKey + "&sentry_version=7&sentry_client=sentry.javascript.browser%2F8.47.0", "text/plain;charset=UTF-8", nil, false, "javascript", "shop-frontend", "TypeError"},
+		{"java.envelope", "envelope", "", "application/x-sentry-envelope", map[string]string{"Authorization": auth}, false, "java", "orders-api", "DataAccessResourceFailureException"},
+		{"go.envelope", "envelope", "", "application/x-sentry-envelope", map[string]string{"X-Sentry-Auth": auth}, false, "go", "checkout", "*errors.withStack"},
+		{"store-base64.txt", "store", "", "application/octet-stream", map[string]string{"X-Sentry-Auth": auth}, false, "", "", ""},
+		{"store-zlib-base64.txt", "store", "", "application/octet-stream", map[string]string{"X-Sentry-Auth": auth}, false, "", "", ""},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			body := fixture(tc.file)
+			if tc.gzip {
+				body = gz(body)
+			}
+			req, _ := http.NewRequest("POST", fmt.Sprintf("http://%s/api/%d/%s/%s", s.otlpAddr, p.ID, tc.endpoint, tc.query), bytes.NewReader(body))
+			req.Header.Set("Content-Type", tc.contentType)
+			if tc.gzip {
+				req.Header.Set("Content-Encoding", "gzip")
+			}
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var got struct{ ID string }
+			if resp.StatusCode != 200 || json.Unmarshal(answer, &got) != nil || len(got.ID) != 32 {
+				t.Fatalf("answer %d %s, want 200 with an event id", resp.StatusCode, answer)
+			}
+			if tc.platform == "" {
+				return
+			}
+			var ev struct{ Data apiEvent }
+			s.get("/api/v1/events/"+got.ID, 200, &ev)
+			e := ev.Data
+			if e.Platform != tc.platform || e.Service != tc.service || len(e.Exceptions) == 0 || e.Exceptions[len(e.Exceptions)-1].Type != tc.mainType || e.IssueID == 0 {
+				t.Errorf("event: platform %q service %q issue %d exceptions %+v", e.Platform, e.Service, e.IssueID, e.Exceptions)
+			}
+			var inApp, system int
+			for _, ex := range e.Exceptions {
+				for _, f := range ex.Frames {
+					switch {
+					case f.InApp == nil:
+						t.Errorf("frame %s has no in_app decision", f.Function)
+					case *f.InApp:
+						inApp++
+					default:
+						system++
+					}
+				}
+			}
+			// The browser stack is all the shop's own bundle.
+			if inApp == 0 || system == 0 && tc.platform != "javascript" {
+				t.Errorf("%d in-app and %d system frames; want both", inApp, system)
+			}
+		})
+	}
+	// Five envelopes and two store bodies; the fixtures are different bugs
+	// but for the store bodies, which are one event twice.
+	var list struct {
+		Data []apiIssue
+	}
+	s.get("/api/v1/issues?limit=100", 200, &list)
+	var total int64
+	for _, iss := range list.Data {
+		total += iss.Events
+	}
+	if total != 6 {
+		t.Errorf("issues count %d events, want 6: %+v", total, list.Data)
+	}
 }
