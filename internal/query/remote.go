@@ -203,6 +203,9 @@ func calleeLink(sp *Span, children map[string][]*Span, events map[string][]trace
 		if e.Name == "exception" {
 			l.Type, _ = e.Attributes["exception.type"].(string)
 			l.Value, _ = e.Attributes["exception.message"].(string)
+			if l.Value == "" {
+				l.Value = sp.StatusMessage
+			}
 			return l
 		}
 	}
