@@ -50,7 +50,10 @@ type Options struct {
 	DefaultProjectID int64
 	// MaxCached caps the issues and hashes kept in memory. Default 100,000.
 	MaxCached int
-	Logger    *slog.Logger
+	// FlushInterval is the shortest time between two additions of counts
+	// to the state store: counts lag events by about this much. Default 1s.
+	FlushInterval time.Duration
+	Logger        *slog.Logger
 	Now       func() time.Time // default time.Now
 }
 
@@ -87,6 +90,9 @@ func New(opt Options) (*Tracker, error) {
 	}
 	if opt.MaxCached <= 0 {
 		opt.MaxCached = 100_000
+	}
+	if opt.FlushInterval <= 0 {
+		opt.FlushInterval = time.Second
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -341,23 +347,23 @@ func (t *Tracker) count(events []telemetry.ErrorEvent) {
 }
 
 // Run adds event counts to the issues as events are committed, one state
-// transaction for all the counts that piled up during the previous one, until
-// ctx ends; then it adds what is left. Counts are derived data: a crash loses
-// at most the counts of one transaction, never an event.
+// transaction at most every FlushInterval for all the counts that piled up,
+// until ctx ends; then it adds what is left. Counts are derived data: a
+// crash loses at most the counts of one interval, never an event.
 func (t *Tracker) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-t.wake:
 			if err := t.flush(ctx); err != nil {
-				// Try again in a second rather than on the next event.
-				select {
-				case <-time.After(time.Second):
-				case <-ctx.Done():
-				}
+				// Retried after the pause, not on the next event.
 				select {
 				case t.wake <- struct{}{}:
 				default:
 				}
+			}
+			select {
+			case <-time.After(t.opt.FlushInterval):
+			case <-ctx.Done():
 			}
 		case <-ctx.Done():
 			t.flush(context.WithoutCancel(ctx))

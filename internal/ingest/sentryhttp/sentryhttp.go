@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/andybalholm/brotli"
@@ -69,7 +70,27 @@ type Options struct {
 type Handler struct {
 	opt Options
 	log *slog.Logger
+
+	// keys caches key lookups: every request needs one, projects rarely
+	// change, and a state store query per request would cost a third of
+	// the ingest time.
+	keysMu sync.Mutex
+	keys   map[string]cachedKey
 }
+
+type cachedKey struct {
+	project state.Project
+	found   bool
+	expires time.Time
+}
+
+// Key cache policy: answers are kept for keyTTL, unknown keys too (so that
+// a client with a wrong key cannot make every request a query); the cache
+// starts over when it holds maxCachedKeys.
+const (
+	keyTTL        = 10 * time.Second
+	maxCachedKeys = 10_000
+)
 
 // New returns a Handler. It panics if Appender or Projects is nil.
 func New(opt Options) *Handler {
@@ -91,7 +112,7 @@ func New(opt Options) *Handler {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Handler{opt: opt, log: opt.Logger.With("component", "sentry")}
+	return &Handler{opt: opt, log: opt.Logger.With("component", "sentry"), keys: map[string]cachedKey{}}
 }
 
 // retryAfter is the Retry-After of a 429: the pipeline drains in well under
@@ -391,14 +412,27 @@ var errKey = errors.New("project not found or key incorrect")
 
 // project returns the project a key opens, checking it is the one in the URL.
 func (h *Handler) project(ctx context.Context, key string, id int64) (state.Project, error) {
-	p, err := h.opt.Projects.ProjectByKey(ctx, key)
-	if errors.Is(err, state.ErrNotFound) || err == nil && p.ID != id {
+	now := h.opt.Now()
+	h.keysMu.Lock()
+	c, ok := h.keys[key]
+	h.keysMu.Unlock()
+	if !ok || now.After(c.expires) {
+		p, err := h.opt.Projects.ProjectByKey(ctx, key)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return state.Project{}, fmt.Errorf("cannot look up project: %w", err)
+		}
+		c = cachedKey{project: p, found: err == nil, expires: now.Add(keyTTL)}
+		h.keysMu.Lock()
+		if len(h.keys) >= maxCachedKeys {
+			clear(h.keys)
+		}
+		h.keys[key] = c
+		h.keysMu.Unlock()
+	}
+	if !c.found || c.project.ID != id {
 		return state.Project{}, errKey
 	}
-	if err != nil {
-		return state.Project{}, fmt.Errorf("cannot look up project: %w", err)
-	}
-	return p, nil
+	return c.project, nil
 }
 
 func (h *Handler) authFailed(w http.ResponseWriter, err error) outcome {
