@@ -305,29 +305,44 @@ func (s *Service) Issue(ctx context.Context, id int64, r TimeRange) (*IssueDetai
 	where += " AND issue_id = ?"
 	args = append(args, id)
 
-	var parts []string
-	var all []any
-	for _, t := range breakdownTags {
-		parts = append(parts, fmt.Sprintf("SELECT '%s' AS k, %s AS v, count(*) AS n FROM error_events WHERE %s AND %s <> '' GROUP BY %s", t.key, t.col, where, t.col, t.col))
-		all = append(all, args...)
+	// One scan for every tag: each grouping set yields rows where its own
+	// column is set and the others are NULL (the columns are NOT NULL, so a
+	// NULL always means "not this set").
+	cols := make([]string, len(breakdownTags))
+	sets := make([]string, len(breakdownTags))
+	for i, t := range breakdownTags {
+		cols[i] = t.col
+		sets[i] = "(" + t.col + ")"
 	}
 	byKey := map[string]*TagBreakdown{}
 	err = s.scanRows(ctx, func(r *sql.Rows) error {
-		var k, v string
+		vals := make([]sql.NullString, len(cols))
+		dest := make([]any, len(cols)+1)
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
 		var n int64
-		if err := r.Scan(&k, &v, &n); err != nil {
+		dest[len(cols)] = &n
+		if err := r.Scan(dest...); err != nil {
 			return err
 		}
-		b, ok := byKey[k]
-		if !ok {
-			b = &TagBreakdown{Key: k}
-			byKey[k] = b
+		for i, v := range vals {
+			if !v.Valid || v.String == "" {
+				continue
+			}
+			k := breakdownTags[i].key
+			b, ok := byKey[k]
+			if !ok {
+				b = &TagBreakdown{Key: k}
+				byKey[k] = b
+			}
+			b.Events += n
+			b.Distinct++
+			b.Top = append(b.Top, TagValue{v.String, n})
 		}
-		b.Events += n
-		b.Distinct++
-		b.Top = append(b.Top, TagValue{v, n})
 		return nil
-	}, strings.Join(parts, " UNION ALL "), all...)
+	}, `SELECT `+strings.Join(cols, ", ")+`, count(*) FROM error_events WHERE `+where+
+		` GROUP BY GROUPING SETS (`+strings.Join(sets, ", ")+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot break down tags of issue %d: %w", id, err)
 	}
