@@ -2,7 +2,8 @@
 # Sentry error-event benchmark for Telltale, on loopback only, bounded in time.
 #
 #   bash bench/sentry.sh             # defaults: 20s phase at 16 senders, 1M stored events
-#   PHASE=10s TOTAL=200000 FILL_CONC=32 bash bench/sentry.sh
+#   PHASE=10s TOTAL=200000 FILL_LIMIT=5m bash bench/sentry.sh
+#   SERVER_SRC=../other-checkout bash bench/sentry.sh   # benchmark another tree's server
 #
 # It builds telltale and bench/loadgen, starts the server on a fresh data
 # directory (ports distinct from run.sh's), and reports:
@@ -12,9 +13,12 @@
 #     drawn from 200 bugs (so grouping makes about 200 issues), p50/p99
 #     request latency, and peak RSS;
 #  2. a CPU profile of the server under the same load (bench/out/sentry/cpu.pprof);
-#  3. a fill up to TOTAL stored events, their times spread over SPREAD before
-#     now, then the median of 10 calls of the issue list (default 14-day
-#     range, by count, one environment), an issue, its events and an event.
+#  3. a fill up to TOTAL stored events at FILL_CONC senders (more than
+#     CONC, as one event per request needs many in flight to fill fast),
+#     their times spread over SPREAD before now, stopped after FILL_LIMIT
+#     whatever it stored; then the median of 10 calls of the issue list
+#     (default 14-day range, by count, one environment), the biggest issue,
+#     its events and one event.
 #
 # Results go to bench/out/sentry-results.txt; the work files (binaries, data,
 # logs, profile) to bench/out/sentry/.
@@ -24,8 +28,9 @@ cd "$(dirname "$0")/.."
 PHASE=${PHASE:-20s}
 CONC=${CONC:-16}
 TOTAL=${TOTAL:-1000000}
-FILL_CONC=${FILL_CONC:-$CONC}
-FILL_LIMIT=${FILL_LIMIT:-20m} # the fill stops there, whatever it has stored
+FILL_CONC=${FILL_CONC:-64}
+FILL_LIMIT=${FILL_LIMIT:-15m}
+SERVER_SRC=${SERVER_SRC:-.}
 SPREAD=${SPREAD:-312h}        # 13 days: all in the issue list's default range
 OUT=bench/out
 WORK=$OUT/sentry
@@ -33,7 +38,7 @@ RES=$OUT/sentry-results.txt
 P_GRPC=${P_GRPC:-24417} P_HTTP=${P_HTTP:-24418} P_UI=${P_UI:-24420}
 
 rm -rf "$WORK" "$RES" && mkdir -p "$WORK"
-go build -o "$WORK/telltale" ./cmd/telltale
+(cd "$SERVER_SRC" && go build -o "$OLDPWD/$WORK/telltale" ./cmd/telltale)
 go build -o "$WORK/loadgen" ./bench/loadgen
 
 "$WORK/telltale" serve --data-dir "$WORK/data" --log-level warn \
@@ -61,6 +66,7 @@ curl -sf -m 30 -o "$WORK/cpu.pprof" "http://127.0.0.1:$P_UI/debug/pprof/profile?
 PROF=$!
 r=$(load -concurrency "$CONC" -duration 12s)
 wait $PROF || report "profile failed"
+report "profiled run: $r"
 stored=$((stored + $(accepted "$r")))
 go tool pprof -top -cum -nodecount=60 "$WORK/telltale" "$WORK/cpu.pprof" >"$WORK/cpu-top.txt" 2>&1 || true
 
@@ -69,7 +75,7 @@ rest=$((TOTAL - stored))
 if [ $rest -gt 0 ]; then
   t0=$(date +%s)
   r=$(load -concurrency "$FILL_CONC" -duration "$FILL_LIMIT" -records "$rest" -spread "$SPREAD")
-  report "fill at concurrency $FILL_CONC: $r ($(($(date +%s) - t0)) s)"
+  report "fill: $r ($(($(date +%s) - t0)) s)"
 fi
 n=$(curl -sf "http://127.0.0.1:$P_UI/metrics" | awk '$1 ~ "^telltale_commit_records_total\\{signal=\"errors\"" {print $2}')
 bytes=$(du -sb "$WORK/data" | cut -f1)

@@ -17,44 +17,72 @@ import (
 	"time"
 )
 
-// idPlaceholder stands for the event id in a template; every send writes a
-// fresh id over it, so that the pre-generated envelopes can be sent any
-// number of times and still be distinct events.
-const idPlaceholder = "e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0"
+// Placeholders in a template, overwritten at every send, so that the
+// pre-generated envelopes can be sent any number of times and still be
+// distinct events sent now: the event id (in the envelope header and the
+// event), the event's timestamp and the header's sent_at. Times have a fixed
+// width (RFC 3339 with microseconds, UTC) for that.
+const (
+	idPlaceholder     = "e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0"
+	timePlaceholder   = "2000-01-01T00:00:00.000001Z"
+	sentAtPlaceholder = "2000-01-01T00:00:00.000002Z"
+	timeLayout        = "2006-01-02T15:04:05.000000Z"
+)
 
-// envelopeTemplate is a pre-encoded envelope and where its event id is.
+// envelopeTemplate is a pre-encoded envelope and where its placeholders are.
 type envelopeTemplate struct {
-	body []byte
-	ids  []int // offsets of idPlaceholder
+	body         []byte
+	ids          []int // offsets of idPlaceholder
+	time, sentAt int   // offsets of timePlaceholder and sentAtPlaceholder
 }
 
-// eventIDs hands out unique event ids: a random prefix per run and a
-// counter.
-type eventIDs struct {
-	prefix [8]byte
-	n      atomic.Uint64
-}
-
-// fill writes the next id, 32 hex digits, into dst.
-func (g *eventIDs) fill(dst []byte) {
-	var b [16]byte
-	copy(b[:8], g.prefix[:])
-	n := g.n.Add(1)
-	for i := range 8 {
-		b[15-i] = byte(n >> (8 * i))
-	}
-	hex.Encode(dst, b[:])
-}
-
-// withID returns a copy of the template with a fresh event id.
-func (t *envelopeTemplate) withID(ids *eventIDs) []byte {
+// render returns a copy of the template with event id id (32 hex digits),
+// event time at and sent_at sent.
+func (t *envelopeTemplate) render(id []byte, at, sent time.Time) []byte {
 	b := bytes.Clone(t.body)
-	var id [32]byte
-	ids.fill(id[:])
-	for _, at := range t.ids {
-		copy(b[at:], id[:])
+	for _, o := range t.ids {
+		copy(b[o:], id)
 	}
+	// Formatting goes through a scratch buffer: AppendFormat may write past
+	// what it returns.
+	var scratch [64]byte
+	copy(b[t.time:], at.UTC().AppendFormat(scratch[:0], timeLayout))
+	copy(b[t.sentAt:], sent.UTC().AppendFormat(scratch[:0], timeLayout))
 	return b
+}
+
+// errorStream hands out the envelopes to send: the templates in turn, each
+// with a fresh event id (a random prefix per run and a counter) and the
+// time of sending. With spread set, event times instead advance evenly from
+// spread before the start to the start over total events, as if the events
+// had arrived over that time: each day's partition is written in turn, as
+// it is in life, and the store ends up with days of history.
+type errorStream struct {
+	templates []envelopeTemplate
+	prefix    [8]byte
+	n         atomic.Uint64
+	start     time.Time
+	spread    time.Duration
+	total     int64
+}
+
+// next returns the body of the i-th request.
+func (s *errorStream) next(i int) []byte {
+	k := s.n.Add(1)
+	var raw [16]byte
+	copy(raw[:8], s.prefix[:])
+	for j := range 8 {
+		raw[15-j] = byte(k >> (8 * j))
+	}
+	var id [32]byte
+	hex.Encode(id[:], raw[:])
+	now := time.Now()
+	at := now
+	if s.spread > 0 && s.total > 0 {
+		f := min(float64(k)/float64(s.total), 1)
+		at = s.start.Add(-s.spread + time.Duration(f*float64(s.spread)))
+	}
+	return s.templates[i%len(s.templates)].render(id[:], at, now)
 }
 
 // project is the part of /api/v1/projects the generator needs.
@@ -243,6 +271,7 @@ var causes = []cause{
 // cause it wraps. Events of a bug differ in everything grouping ignores.
 type bug struct {
 	service  string
+	pkg      string
 	job      bool // reported from a background worker rather than a handler
 	app      []frame
 	cause    cause
@@ -258,7 +287,7 @@ func makeBug(i int) bug {
 	noun := strings.TrimSuffix(pkg, "s")
 	name := verb + obj + strings.ToUpper(noun[:1]) + noun[1:]
 	line := 40 + (i*37)%400
-	b := bug{service: bugServices[pkg], job: i%7 == 3, cause: causes[i%len(causes)],
+	b := bug{service: bugServices[pkg], pkg: pkg, job: i%7 == 3, cause: causes[i%len(causes)],
 		wrapping: strings.ToLower(verb) + " " + noun + " %s"}
 	prefix := len(httpPrefix())
 	if !b.job {
@@ -310,15 +339,12 @@ func (b *bug) stack(release int) []frame {
 	return out
 }
 
-// errorsTemplates pre-generates n envelopes from nBugs bugs. Event times are
-// spread over the spread before now (sent_at stays now, so the server keeps
-// them in the past).
-func errorsTemplates(r *rand.Rand, n, nBugs int, p project, spread time.Duration) []envelopeTemplate {
+// errorsTemplates pre-generates n envelopes from nBugs bugs.
+func errorsTemplates(r *rand.Rand, n, nBugs int, p project) []envelopeTemplate {
 	bugs := make([]bug, nBugs)
 	for i := range bugs {
 		bugs[i] = makeBug(i)
 	}
-	now := time.Now().UTC()
 	out := make([]envelopeTemplate, n)
 	for i := range out {
 		// Every bug once, then a skewed choice: a few issues get most
@@ -327,11 +353,7 @@ func errorsTemplates(r *rand.Rand, n, nBugs int, p project, spread time.Duration
 		if i >= nBugs {
 			bi = int(float64(nBugs) * r.Float64() * r.Float64())
 		}
-		t := now
-		if spread > 0 {
-			t = now.Add(-time.Duration(r.Int64N(int64(spread))))
-		}
-		out[i] = errorEnvelope(r, &bugs[bi], p, now, t)
+		out[i] = errorEnvelope(r, &bugs[bi], p)
 	}
 	return out
 }
@@ -349,7 +371,7 @@ type obj = map[string]any
 // errorEnvelope encodes one envelope of the bug, as sentry-go would send it,
 // less the module list of the Modules integration (tens of entries in a real
 // service), which would take the event well beyond the 2-4 KB intended.
-func errorEnvelope(r *rand.Rand, b *bug, p project, sentAt, at time.Time) envelopeTemplate {
+func errorEnvelope(r *rand.Rand, b *bug, p project) envelopeTemplate {
 	rel := r.IntN(6)
 	release := fmt.Sprintf("%s@1.%d.%d", b.service, 4+rel/3, rel%3)
 	env := environments[r.IntN(len(environments))]
@@ -364,7 +386,7 @@ func errorEnvelope(r *rand.Rand, b *bug, p project, sentAt, at time.Time) envelo
 		"event_id":    idPlaceholder,
 		"level":       "error",
 		"platform":    "go",
-		"timestamp":   at.Format(time.RFC3339Nano),
+		"timestamp":   timePlaceholder,
 		"release":     release,
 		"environment": env,
 		"server_name": host,
@@ -390,7 +412,7 @@ func errorEnvelope(r *rand.Rand, b *bug, p project, sentAt, at time.Time) envelo
 	}
 	if !b.job {
 		event["request"] = obj{
-			"url":    fmt.Sprintf("https://%s.example.com/api/v1/%s/%d", b.service, strings.ToLower(b.cause.typ[strings.LastIndexAny(b.cause.typ, ".*")+1:]), r.IntN(100000)),
+			"url":    fmt.Sprintf("https://%s.example.com/api/v1/%s/%d", b.service, b.pkg, r.IntN(100000)),
 			"method": []string{"GET", "POST", "PUT"}[r.IntN(3)],
 			"headers": obj{"Accept-Encoding": "gzip", "Content-Type": "application/json", "Host": b.service + ".example.com",
 				"User-Agent": "Go-http-client/1.1", "X-Request-Id": strings.ToUpper(randHex(r, 26))},
@@ -404,7 +426,7 @@ func errorEnvelope(r *rand.Rand, b *bug, p project, sentAt, at time.Time) envelo
 	}
 	header, _ := json.Marshal(obj{
 		"event_id": idPlaceholder,
-		"sent_at":  sentAt.Format(time.RFC3339Nano),
+		"sent_at":  sentAtPlaceholder,
 		"dsn":      p.DSN,
 		"sdk":      obj{"name": "sentry.go", "version": sdkVersion},
 		"trace": obj{"trace_id": traceID, "public_key": p.PublicKey, "environment": env, "release": release,
@@ -415,7 +437,11 @@ func errorEnvelope(r *rand.Rand, b *bug, p project, sentAt, at time.Time) envelo
 	fmt.Fprintf(&buf, "\n{\"type\":\"event\",\"length\":%d}\n", len(payload))
 	buf.Write(payload)
 	buf.WriteByte('\n')
-	t := envelopeTemplate{body: buf.Bytes()}
+	t := envelopeTemplate{body: buf.Bytes(),
+		time: bytes.Index(buf.Bytes(), []byte(timePlaceholder)), sentAt: bytes.Index(buf.Bytes(), []byte(sentAtPlaceholder))}
+	if t.time < 0 || t.sentAt < 0 {
+		fail("internal error: time placeholders not found in the envelope")
+	}
 	for at := 0; ; {
 		i := bytes.Index(t.body[at:], []byte(idPlaceholder))
 		if i < 0 {

@@ -13,27 +13,31 @@ import (
 // TestErrorsTemplates checks that the generated envelopes are what the
 // benchmark claims: valid sentry-go-shaped envelopes of 3-5 KB events (as
 // big as 15-25 frames of real length make them) with a chain of two
-// exceptions, distinct event ids per send, and
+// exceptions, distinct event ids per send, times that advance through the
+// spread, and
 // one issue per bug after grouping, whatever the message, user, environment
 // and release.
 func TestErrorsTemplates(t *testing.T) {
 	const nBugs, n = 200, 1000
 	r := rand.New(rand.NewPCG(1, 2))
 	p := project{ID: 3, PublicKey: "0f1e2d3c4b5a69788796a5b4c3d2e1f0", DSN: "http://0f1e2d3c4b5a69788796a5b4c3d2e1f0@127.0.0.1:4318/3"}
-	templates := errorsTemplates(r, n, nBugs, p, 24*time.Hour)
+	templates := errorsTemplates(r, n, nBugs, p)
+	start := time.Now()
+	stream := &errorStream{templates: templates, start: start, spread: 24 * time.Hour, total: n}
 	g := grouping.New(grouping.Options{})
-	var ids eventIDs
 	seenIDs := map[string]bool{}
 	hashes := map[string]bool{}
 	var total int
+	var last time.Time
 	for i := range templates {
-		tm := &templates[i]
-		if len(tm.ids) != 2 {
-			t.Fatalf("template %d: event id placeholder found %d times, want 2 (envelope and event)", i, len(tm.ids))
+		if len(templates[i].ids) != 2 {
+			t.Fatalf("template %d: event id placeholder found %d times, want 2 (envelope and event)", i, len(templates[i].ids))
 		}
-		body := tm.withID(&ids)
-		if bytes.Contains(body, []byte(idPlaceholder)) {
-			t.Fatalf("template %d: placeholder left after withID", i)
+		body := stream.next(i)
+		for _, ph := range []string{idPlaceholder, timePlaceholder, sentAtPlaceholder} {
+			if bytes.Contains(body, []byte(ph)) {
+				t.Fatalf("template %d: placeholder %s left after next", i, ph)
+			}
 		}
 		env, err := sentry.ParseEnvelope(bytes.NewReader(body), sentry.Limits{})
 		if err != nil {
@@ -55,6 +59,13 @@ func TestErrorsTemplates(t *testing.T) {
 			t.Fatalf("template %d: event id %q (header %q) not fresh", i, ev.EventID, env.Header.EventID)
 		}
 		seenIDs[ev.EventID] = true
+		if ev.Time.Before(start.Add(-24*time.Hour)) || ev.Time.After(start) || ev.Time.Before(last) {
+			t.Fatalf("template %d: event time %v, want after %v and within the day before %v", i, ev.Time, last, start)
+		}
+		last = ev.Time
+		if d := time.Since(env.Header.SentAt); d < 0 || d > time.Minute {
+			t.Fatalf("template %d: sent_at %v, want now", i, env.Header.SentAt)
+		}
 		if len(ev.Exceptions) != 2 {
 			t.Fatalf("template %d: %d exceptions, want 2", i, len(ev.Exceptions))
 		}

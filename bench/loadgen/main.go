@@ -58,7 +58,7 @@ func main() {
 	projectID := flag.Int64("project", 0, "errors: the project id (default: from -ui, the first project)")
 	uiAddr := flag.String("ui", "", "errors: Telltale's UI/API address, to read -key and -project from /api/v1/projects")
 	bugs := flag.Int("bugs", 200, "errors: distinct bugs the events are drawn from (one issue each)")
-	spread := flag.Duration("spread", 0, "errors: spread event times over this long before now")
+	spread := flag.Duration("spread", 0, "errors: event times advance from this long before the start to the start over -records events (default: sending time)")
 	flag.Parse()
 
 	if *signal != "logs" && *signal != "spans" && *signal != "errors" {
@@ -90,7 +90,10 @@ func main() {
 		if proj.DSN == "" {
 			proj.DSN = fmt.Sprintf("http://%s@%s/%d", proj.PublicKey, *httpAddr, proj.ID)
 		}
-		templates = errorsTemplates(rng, *payloads, max(*bugs, 1), proj, *spread)
+		if *spread > 0 && *records <= 0 {
+			fail("-spread needs -records")
+		}
+		templates = errorsTemplates(rng, *payloads, max(*bugs, 1), proj)
 		*payloads, *batch = 0, 1 // one event per request, as SDKs send
 	}
 	for i := range *payloads {
@@ -125,9 +128,9 @@ func main() {
 	defer cancel()
 	var accepted, requests, refused, failed atomic.Int64
 	var send func(ctx context.Context, body []byte) error
-	var ids eventIDs
-	for i := range ids.prefix {
-		ids.prefix[i] = byte(rng.Uint32())
+	stream := &errorStream{templates: templates, start: time.Now(), spread: *spread, total: *records}
+	for i := range stream.prefix {
+		stream.prefix[i] = byte(rng.Uint32())
 	}
 	next := func(i int) []byte { return bodies[i%len(bodies)] }
 	switch {
@@ -136,7 +139,7 @@ func main() {
 		url := fmt.Sprintf("http://%s/api/%d/envelope/", *httpAddr, proj.ID)
 		auth := fmt.Sprintf("Sentry sentry_version=7, sentry_client=sentry.go/%s, sentry_key=%s", sdkVersion, proj.PublicKey)
 		send = func(ctx context.Context, body []byte) error { return sendEnvelope(ctx, client, url, auth, body) }
-		next = func(i int) []byte { return templates[i%len(templates)].withID(&ids) }
+		next = stream.next
 	case *transport == "http":
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency}}
 		path := "/v1/logs"

@@ -54,7 +54,7 @@ type Options struct {
 	// to the state store: counts lag events by about this much. Default 1s.
 	FlushInterval time.Duration
 	Logger        *slog.Logger
-	Now       func() time.Time // default time.Now
+	Now           func() time.Time // default time.Now
 }
 
 // Tracker assigns error events to issues. Create it with New and start Run.

@@ -227,24 +227,11 @@ func (p *Pipeline) commitNext(l *lane) bool {
 
 	batch := items[0].b
 	if len(items) > 1 {
+		// Each item holds records of this lane's signal only.
 		batch = &telemetry.Batch{}
-		switch l.signal {
-		case telemetry.SignalSpans:
-			batch.Spans = make([]telemetry.Span, 0, n)
-		case telemetry.SignalLogs:
-			batch.Logs = make([]telemetry.Log, 0, n)
-		case telemetry.SignalMetrics:
-			batch.Metrics = make([]telemetry.MetricPoint, 0, n)
-		}
+		batch.Grow(l.signal, n)
 		for _, it := range items {
-			switch l.signal {
-			case telemetry.SignalSpans:
-				batch.Spans = append(batch.Spans, it.b.Spans...)
-			case telemetry.SignalLogs:
-				batch.Logs = append(batch.Logs, it.b.Logs...)
-			case telemetry.SignalMetrics:
-				batch.Metrics = append(batch.Metrics, it.b.Metrics...)
-			}
+			batch.Append(it.b)
 		}
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,4 +165,86 @@ func waitDepth(t *testing.T, p *pipeline.Pipeline, want int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// mergeWriter holds the first commit until release is closed, so that
+// the appends made meanwhile queue up and are merged into the next one; it
+// keeps every batch it commits.
+type mergeWriter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	batches []*telemetry.Batch
+}
+
+func (w *mergeWriter) Write(_ context.Context, b *telemetry.Batch) error {
+	w.mu.Lock()
+	first := len(w.batches) == 0
+	w.batches = append(w.batches, b)
+	w.mu.Unlock()
+	if first {
+		<-w.release
+	}
+	return nil
+}
+
+// one returns a batch with one record of signal s.
+func one(s telemetry.Signal) *telemetry.Batch {
+	now := time.Now()
+	switch s {
+	case telemetry.SignalSpans:
+		return &telemetry.Batch{Spans: []telemetry.Span{{Start: now}}}
+	case telemetry.SignalLogs:
+		return &telemetry.Batch{Logs: []telemetry.Log{{Time: now}}}
+	case telemetry.SignalMetrics:
+		return &telemetry.Batch{Metrics: []telemetry.MetricPoint{{Time: now}}}
+	case telemetry.SignalErrors:
+		return &telemetry.Batch{Errors: []telemetry.ErrorEvent{{Time: now}}}
+	}
+	panic("unknown signal " + s)
+}
+
+// TestMergedCommitsKeepEverySignal merges queued appends of every signal
+// into one commit and checks that no record is lost in the merge.
+func TestMergedCommitsKeepEverySignal(t *testing.T) {
+	for _, s := range telemetry.Signals {
+		t.Run(string(s), func(t *testing.T) {
+			w := &mergeWriter{release: make(chan struct{})}
+			p, stop := start(t, pipeline.Options{Writer: w})
+			defer stop()
+			var wg sync.WaitGroup
+			appendOne := func() {
+				defer wg.Done()
+				if err := p.Append(context.Background(), one(s)); err != nil {
+					t.Errorf("Append: %v", err)
+				}
+			}
+			wg.Add(1)
+			go appendOne()
+			for len(w.snapshot()) == 0 { // the first commit has started
+				time.Sleep(time.Millisecond)
+			}
+			for range 5 {
+				wg.Add(1)
+				go appendOne()
+			}
+			for p.Depth(s) != 6 { // the record being committed and five waiting
+				time.Sleep(time.Millisecond)
+			}
+			close(w.release)
+			wg.Wait()
+			batches := w.snapshot()
+			if len(batches) != 2 {
+				t.Fatalf("%d commits, want 2", len(batches))
+			}
+			if n := batches[1].Count(s); n != 5 {
+				t.Errorf("merged commit has %d %s, want 5", n, s)
+			}
+		})
+	}
+}
+
+func (w *mergeWriter) snapshot() []*telemetry.Batch {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.batches)
 }

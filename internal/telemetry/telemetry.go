@@ -8,6 +8,7 @@
 package telemetry
 
 import (
+	"slices"
 	"time"
 )
 
@@ -163,6 +164,20 @@ func (b *Batch) Count(s Signal) int {
 		return len(b.Errors)
 	}
 	return 0
+}
+
+// Grow makes room for n more records of signal s.
+func (b *Batch) Grow(s Signal, n int) {
+	switch s {
+	case SignalSpans:
+		b.Spans = slices.Grow(b.Spans, n)
+	case SignalLogs:
+		b.Logs = slices.Grow(b.Logs, n)
+	case SignalMetrics:
+		b.Metrics = slices.Grow(b.Metrics, n)
+	case SignalErrors:
+		b.Errors = slices.Grow(b.Errors, n)
+	}
 }
 
 // Append adds the records of o to b.
