@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,6 +158,9 @@ func chargeUser(user string, n int) error {
 func TestSentrySDK(t *testing.T) {
 	s := start(t, t.TempDir())
 	p := s.project()
+	if !strings.Contains(s.log.String(), "dsn="+p.DSN) {
+		t.Errorf("the server log does not print the default project's DSN %s:\n%s", p.DSN, s.log.String())
+	}
 	client, err := sentry.NewClient(sentry.ClientOptions{
 		Dsn: p.DSN, Release: "fibfrontend@1.4.0", Environment: "staging", ServerName: "fib-1",
 	})
