@@ -195,7 +195,7 @@ type PanicError struct {
 	stack string
 }
 
-func (e *PanicError) Error() string      { return fmt.Sprint("panic: ", e.Value) }
+func (e *PanicError) Error() string      { return fmt.Sprint(e.Value) }
 func (e *PanicError) ErrorType() string  { return "panic" }
 func (e *PanicError) StackTrace() string { return e.stack }
 
