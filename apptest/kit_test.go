@@ -151,4 +151,3 @@ func get(t *testing.T, url string, status int, requestID string) string {
 	}
 	return rid
 }
-

@@ -26,6 +26,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run the Telltale server (ingest, store, API)", runServe},
+		"top":     {"show each service of a running server, live or once (--once)", runTop},
 		"version": {"print the version", runVersion},
 	}
 }
