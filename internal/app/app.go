@@ -182,7 +182,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 	// older ones would be deleted by retention at once.
 	window := func(s telemetry.Signal) (time.Time, time.Time) {
 		now := time.Now()
-		return now.Add(-opt.Retention[s]), now.Add(24 * time.Hour)
+		var earliest time.Time // retention 0 keeps everything
+		if r := opt.Retention[s]; r > 0 {
+			earliest = now.Add(-r)
+		}
+		return earliest, now.Add(24 * time.Hour)
 	}
 
 	// Bind every port before serving anything, so that a busy port fails
