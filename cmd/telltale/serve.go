@@ -18,6 +18,34 @@ import (
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	options := serveFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opt, err := options(stderr)
+	if err != nil {
+		return err
+	}
+	return app.Run(ctx, opt)
+}
+
+// parse parses args into fs, which takes no positional arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// serveFlags defines the server's flags on fs. The function it returns
+// builds the options from them once fs is parsed, logging to stderr.
+func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	var opt app.Options
 	fs.StringVar(&opt.DataDir, "data-dir", "./telltale-data", "directory for the embedded database")
 	fs.StringVar(&opt.OTLPGRPCAddr, "otlp-grpc-addr", ":4317", "address for OTLP over gRPC")
@@ -37,35 +65,29 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&opt.MemoryLimit, "memory-limit", "256MB", "memory limit of the embedded database")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+
+	return func(stderr io.Writer) (app.Options, error) {
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+			return opt, usageError{fmt.Errorf("invalid -log-level %q: want debug, info, warn or error", *level)}
 		}
-		return usageError{err}
+		hopts := &slog.HandlerOptions{Level: lvl}
+		switch *format {
+		case "text":
+			opt.Logger = slog.New(slog.NewTextHandler(stderr, hopts))
+		case "json":
+			opt.Logger = slog.New(slog.NewJSONHandler(stderr, hopts))
+		default:
+			return opt, usageError{fmt.Errorf("invalid -log-format %q: want text or json", *format)}
+		}
+		opt.Retention = map[telemetry.Signal]time.Duration{}
+		for s, d := range retention {
+			opt.Retention[s] = time.Duration(*d)
+		}
+		opt.MaxDiskBytes = int64(maxDisk)
+		opt.MaxBodyBytes = int64(maxBody)
+		return opt, nil
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return usageError{fmt.Errorf("invalid -log-level %q: want debug, info, warn or error", *level)}
-	}
-	hopts := &slog.HandlerOptions{Level: lvl}
-	switch *format {
-	case "text":
-		opt.Logger = slog.New(slog.NewTextHandler(stderr, hopts))
-	case "json":
-		opt.Logger = slog.New(slog.NewJSONHandler(stderr, hopts))
-	default:
-		return usageError{fmt.Errorf("invalid -log-format %q: want text or json", *format)}
-	}
-	opt.Retention = map[telemetry.Signal]time.Duration{}
-	for s, d := range retention {
-		opt.Retention[s] = time.Duration(*d)
-	}
-	opt.MaxDiskBytes = int64(maxDisk)
-	opt.MaxBodyBytes = int64(maxBody)
-	return app.Run(ctx, opt)
 }
 
 // days is a duration flag that also accepts a "d" suffix for days.

@@ -61,6 +61,16 @@ type Options struct {
 	ShutdownTimeout time.Duration
 
 	Logger *slog.Logger
+	// Ready, when set, is called once every listener serves.
+	Ready func(Info)
+}
+
+// Info describes a running Telltale: the addresses it listens on (with the
+// ports chosen when the options asked for port 0) and the DSN of its
+// default project.
+type Info struct {
+	OTLPGRPCAddr, OTLPHTTPAddr, HTTPAddr string
+	DSN                                  string
 }
 
 // DefaultRetention returns the age limit of a signal that Options do not
@@ -292,6 +302,9 @@ func Run(ctx context.Context, opt Options) (err error) {
 		"otlp_grpc", grpcLn.Addr().String(), "otlp_http", otlpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"data_dir", opt.DataDir, "startup", time.Since(started).Round(time.Millisecond))
 	log.Info("send Sentry SDK events to project "+project.Slug, "dsn", api.DSN(ingestURL, project))
+	if opt.Ready != nil {
+		opt.Ready(Info{OTLPGRPCAddr: grpcLn.Addr().String(), OTLPHTTPAddr: otlpLn.Addr().String(), HTTPAddr: httpLn.Addr().String(), DSN: api.DSN(ingestURL, project)})
+	}
 
 	<-runCtx.Done()
 	ready.Store(false)
