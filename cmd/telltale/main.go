@@ -21,13 +21,14 @@ import (
 type command struct {
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	hidden  bool // not listed: used by telltale itself
 }
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the Telltale server (ingest, store, API)", runServe},
-		"top":     {"show each service of a running server, live or once (--once)", runTop},
-		"version": {"print the version", runVersion},
+		"serve":   {"run the Telltale server (ingest, store, API)", runServe, false},
+		"top":     {"show each service of a running server, live or once (--once)", runTop, false},
+		"version": {"print the version", runVersion, false},
 	}
 }
 
@@ -80,7 +81,10 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "Telltale: logs, traces, errors and metrics for your services, in one binary.")
 	fmt.Fprintln(w, "\nUsage: telltale <command> [flags]\n\nCommands:")
 	names := make([]string, 0, len(cmds))
-	for n := range cmds {
+	for n, c := range cmds {
+		if c.hidden {
+			continue
+		}
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -51,6 +51,8 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	fs.StringVar(&opt.OTLPGRPCAddr, "otlp-grpc-addr", ":4317", "address for OTLP over gRPC")
 	fs.StringVar(&opt.OTLPHTTPAddr, "otlp-http-addr", ":4318", "address for OTLP over HTTP")
 	fs.StringVar(&opt.HTTPAddr, "http-addr", ":4320", "address for the UI, the API, /metrics and health checks")
+	fs.StringVar(&opt.StatsDAddr, "statsd-addr", ":8125", "address for StatsD and DogStatsD over UDP and TCP; - turns it off")
+	fs.DurationVar(&opt.StatsDFlushInterval, "statsd-flush-interval", 10*time.Second, "how long StatsD metrics are aggregated before they are stored")
 	retention := map[telemetry.Signal]*days{}
 	for _, s := range telemetry.Signals {
 		d := days(app.DefaultRetention(s))

@@ -2,7 +2,7 @@
 // Options, runs them, and shuts them down in order.
 //
 // Shutdown order: readiness off, ingest listeners stop (in-flight requests
-// finish, which waits for their commits), the pipeline commits what is
+// finish, which waits for their commits; StatsD commits its last interval), the pipeline commits what is
 // queued, the issue tracker adds its last counts, the API server stops, the
 // state and the store close.
 package app
@@ -26,6 +26,7 @@ import (
 	"github.com/fibinc/telltale/internal/ingest/otlpgrpc"
 	"github.com/fibinc/telltale/internal/ingest/otlphttp"
 	"github.com/fibinc/telltale/internal/ingest/sentryhttp"
+	statsdingest "github.com/fibinc/telltale/internal/ingest/statsd"
 	"github.com/fibinc/telltale/internal/issues"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/query"
@@ -44,6 +45,11 @@ type Options struct {
 	OTLPGRPCAddr string // default :4317
 	OTLPHTTPAddr string // default :4318
 	HTTPAddr     string // UI, API, /metrics, health; default :4320
+	// StatsDAddr is where StatsD is received, over UDP and TCP; default
+	// :8125, "-" turns StatsD off.
+	StatsDAddr string
+	// StatsDFlushInterval is the StatsD aggregation interval; default 10s.
+	StatsDFlushInterval time.Duration
 
 	// Retention is the age limit per signal; see DefaultRetention for the
 	// signals it does not name.
@@ -70,6 +76,7 @@ type Options struct {
 // default project.
 type Info struct {
 	OTLPGRPCAddr, OTLPHTTPAddr, HTTPAddr string
+	StatsDAddr                           string // UDP; "" when off
 	DSN                                  string
 }
 
@@ -228,6 +235,15 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if err != nil {
 		return err
 	}
+	var statsd *statsdingest.Server
+	if opt.StatsDAddr != statsdingest.Disabled {
+		statsd, err = statsdingest.Listen(statsdingest.Options{UDPAddr: opt.StatsDAddr, TCPAddr: opt.StatsDAddr,
+			FlushInterval: opt.StatsDFlushInterval, Appender: pipe, Metrics: ingestMetrics, Logger: log})
+		if err != nil {
+			closeAll()
+			return err
+		}
+	}
 
 	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
 		Appender: tracker, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Logger: log,
@@ -263,6 +279,9 @@ func Run(ctx context.Context, opt Options) (err error) {
 	apiHandler, err := api.New(api.Options{Query: qs, Status: tracker, Projects: sta, IngestURL: ingestURL, Logger: log})
 	if err != nil {
 		closeAll()
+		if statsd != nil {
+			statsd.Close()
+		}
 		return err
 	}
 	uiMux.Handle("/api/", apiHandler)
@@ -296,14 +315,34 @@ func Run(ctx context.Context, opt Options) (err error) {
 	goRun("OTLP/gRPC server", func() error { return grpcSrv.Serve(grpcLn) })
 	goRun("OTLP/HTTP server", func() error { return otlpSrv.Serve(otlpLn) })
 	goRun("UI and API server", func() error { return uiSrv.Serve(httpLn) })
+	// StatsD commits its last interval as it stops, so the pipeline waits
+	// for it.
+	statsdDone := make(chan error, 1)
+	statsdAddr := ""
+	if statsd != nil {
+		go func() {
+			err := statsd.Run(runCtx)
+			if err != nil && runCtx.Err() == nil {
+				errc <- fmt.Errorf("StatsD listener: %w", err)
+				cancel()
+				err = nil
+			}
+			statsdDone <- err
+		}()
+		if a := statsd.UDPAddr(); a != nil {
+			statsdAddr = a.String()
+		}
+	} else {
+		statsdDone <- nil
+	}
 
 	ready.Store(true)
 	log.Info("telltale is ready",
 		"otlp_grpc", grpcLn.Addr().String(), "otlp_http", otlpLn.Addr().String(), "http", httpLn.Addr().String(),
-		"data_dir", opt.DataDir, "startup", time.Since(started).Round(time.Millisecond))
+		"statsd", statsdAddr, "data_dir", opt.DataDir, "startup", time.Since(started).Round(time.Millisecond))
 	log.Info("send Sentry SDK events to project "+project.Slug, "dsn", api.DSN(ingestURL, project))
 	if opt.Ready != nil {
-		opt.Ready(Info{OTLPGRPCAddr: grpcLn.Addr().String(), OTLPHTTPAddr: otlpLn.Addr().String(), HTTPAddr: httpLn.Addr().String(), DSN: api.DSN(ingestURL, project)})
+		opt.Ready(Info{OTLPGRPCAddr: grpcLn.Addr().String(), OTLPHTTPAddr: otlpLn.Addr().String(), HTTPAddr: httpLn.Addr().String(), StatsDAddr: statsdAddr, DSN: api.DSN(ingestURL, project)})
 	}
 
 	<-runCtx.Done()
@@ -322,6 +361,9 @@ func Run(ctx context.Context, opt Options) (err error) {
 	case <-grpcStopped:
 	case <-shutdownCtx.Done():
 		grpcSrv.Stop()
+	}
+	if err := <-statsdDone; err != nil {
+		log.Warn("StatsD listener stopped with an error", "err", err)
 	}
 	stopPipe()
 	<-pipeDone
