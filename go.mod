@@ -3,6 +3,7 @@ module github.com/fibinc/telltale
 go 1.26.8
 
 require (
+	github.com/DataDog/datadog-go/v5 v5.9.1
 	github.com/andybalholm/brotli v1.2.8
 	github.com/duckdb/duckdb-go/v2 v2.5.5
 	github.com/getsentry/sentry-go v0.50.0
@@ -27,7 +28,7 @@ require (
 )
 
 require (
-	github.com/DataDog/datadog-go/v5 v5.9.1 // indirect
+	github.com/Microsoft/go-winio v0.5.0 // indirect
 	github.com/apache/arrow-go/v18 v18.5.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -126,6 +126,11 @@ func (e *stackError) Error() string      { return e.err.Error() }
 func (e *stackError) Unwrap() error      { return e.err }
 func (e *stackError) StackTrace() string { return formatStack(e.stack) }
 
+// StackFrames returns the program counters of the stack, the method Sentry
+// and go-errors read stacks through: sentry.CaptureException sees where a
+// kit error was made.
+func (e *stackError) StackFrames() []uintptr { return e.stack }
+
 // statusError is an error with an HTTP status code.
 type statusError struct {
 	err  error

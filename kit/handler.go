@@ -40,6 +40,9 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
+// NewRequestID returns a new random request id: 32 hex digits.
+func NewRequestID() string { return newID(16) }
+
 // validRequestID accepts the ids that proxies and other tools make (UUIDs,
 // hex, base64url, dotted), and nothing that could mislead a log reader.
 func validRequestID(id string) bool {
@@ -81,7 +84,7 @@ func Handler(next http.Handler) http.Handler {
 		ctx := k.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		rid := r.Header.Get(RequestIDHeader)
 		if !validRequestID(rid) {
-			rid = newID(16)
+			rid = NewRequestID()
 		}
 		ctx = WithRequestID(ctx, rid)
 		ctx, span := k.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(

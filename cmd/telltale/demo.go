@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/fibinc/telltale/examples/fibpro"
+	"github.com/fibinc/telltale/internal/app"
+)
+
+// runDemo starts a server, the FibPro fleet as child processes of this
+// same binary (the hidden "fibpro" command), and traffic against it.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	options := serveFlags(fs)
+	duration := fs.Duration("duration", 0, "stop after this long, e.g. 2m; 0 runs until Ctrl-C")
+	rate := fs.Float64("rate", 5, "requests per second of demo traffic")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: telltale demo [flags]\n\nRuns Telltale with the FibPro demo fleet and traffic. Without --data-dir the data goes to a\ntemporary directory, deleted at the end. Flags are those of serve, and:")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opt, err := options(stderr)
+	if err != nil {
+		return err
+	}
+	if *rate <= 0 {
+		return usageError{fmt.Errorf("invalid --rate %v: want more than 0", *rate)}
+	}
+	dataGiven := false
+	fs.Visit(func(f *flag.Flag) { dataGiven = dataGiven || f.Name == "data-dir" })
+	if !dataGiven {
+		dir, err := os.MkdirTemp("", "telltale-demo-")
+		if err != nil {
+			return fmt.Errorf("cannot make a data directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		opt.DataDir = dir
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot find this program to start the fleet: %w", err)
+	}
+
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	// The server outlives the fleet, so that it receives what the fleet
+	// sends as it stops.
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	ready := make(chan app.Info, 1)
+	opt.Ready = func(i app.Info) { ready <- i }
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- app.Run(srvCtx, opt) }()
+	var info app.Info
+	select {
+	case info = <-ready:
+	case err := <-srvDone:
+		return err
+	case <-ctx.Done():
+		stopServer()
+		return <-srvDone
+	}
+
+	logDir := filepath.Join(opt.DataDir, "demo-logs")
+	f := &fleet{exe: exe, logDir: logDir, stderr: stderr}
+	ferr := f.start(ctx, info, *rate)
+	if ferr == nil {
+		printBanner(stdout, info, f, *rate, *duration, dataGiven, logDir)
+		select {
+		case <-ctx.Done():
+		case ferr = <-f.exited:
+		}
+	}
+	fmt.Fprintln(stderr, "telltale demo: stopping")
+	f.stop()
+	stopServer()
+	return errors.Join(ferr, <-srvDone)
+}
+
+// member is one process of the fleet.
+type member struct {
+	name string
+	addr string // where it serves, "" for the traffic generator
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+type fleet struct {
+	exe     string
+	logDir  string
+	stderr  io.Writer
+	members []*member
+	// exited receives an error when a member stops on its own.
+	exited chan error
+}
+
+func (f *fleet) start(ctx context.Context, info app.Info, rate float64) error {
+	f.exited = make(chan error, 8)
+	if err := os.MkdirAll(f.logDir, 0o755); err != nil {
+		return fmt.Errorf("cannot make the fleet's log directory: %w", err)
+	}
+	otlp := "http://" + loopback(info.OTLPHTTPAddr)
+	statsd := ""
+	if info.StatsDAddr != "" {
+		statsd = loopback(info.StatsDAddr)
+	}
+	addrs := map[string]string{}
+	for _, name := range []string{"userstore", "pricing", "fibfrontend"} {
+		a, err := freeLoopbackAddr()
+		if err != nil {
+			return err
+		}
+		addrs[name] = a
+	}
+	plan := []struct {
+		name string
+		args []string
+	}{
+		{"userstore", []string{"--addr", addrs["userstore"], "--otlp", otlp, "--env", "demo", "--zone", "us-east-1a"}},
+		{"pricing", []string{"--addr", addrs["pricing"], "--otlp", otlp, "--env", "demo", "--zone", "us-east-1b", "--sentry-dsn", info.DSN}},
+		{"fibfrontend", []string{"--addr", addrs["fibfrontend"], "--otlp", otlp, "--env", "demo", "--zone", "us-east-1a",
+			"--userstore", "http://" + addrs["userstore"], "--pricing", "http://" + addrs["pricing"], "--statsd", statsd}},
+	}
+	for _, p := range plan {
+		m, err := f.run(ctx, p.name, addrs[p.name], p.args)
+		if err != nil {
+			return err
+		}
+		if err := m.waitHealthy(ctx, 20*time.Second); err != nil {
+			return fmt.Errorf("%s did not start (see %s): %w", p.name, f.logFile(p.name), err)
+		}
+	}
+	_, err := f.run(ctx, "traffic", "", []string{"--target", "http://" + addrs["fibfrontend"], "--userstore", "http://" + addrs["userstore"],
+		"--otlp", otlp, "--rate", strconv.FormatFloat(rate, 'g', -1, 64)})
+	return err
+}
+
+func (f *fleet) logFile(name string) string { return filepath.Join(f.logDir, name+".log") }
+
+func (f *fleet) run(ctx context.Context, name, addr string, args []string) (*member, error) {
+	if _, ok := fibpro.Services[name]; !ok {
+		return nil, fmt.Errorf("no FibPro service %q", name)
+	}
+	out, err := os.Create(f.logFile(name))
+	if err != nil {
+		return nil, fmt.Errorf("cannot open log of %s: %w", name, err)
+	}
+	cmd := exec.Command(f.exe, append([]string{"fibpro", name}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = childProcAttr()
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("cannot start %s: %w", name, err)
+	}
+	m := &member{name: name, addr: addr, cmd: cmd, done: make(chan struct{})}
+	f.members = append(f.members, m)
+	go func() {
+		err := cmd.Wait()
+		out.Close()
+		close(m.done)
+		if ctx.Err() == nil {
+			f.exited <- fmt.Errorf("%s stopped unexpectedly (%v); its log: %s", name, err, f.logFile(name))
+		}
+	}()
+	return m, nil
+}
+
+// stop ends the members in reverse order of start, traffic first, each
+// with SIGTERM and, after a grace period, SIGKILL.
+func (f *fleet) stop() {
+	for i := len(f.members) - 1; i >= 0; i-- {
+		m := f.members[i]
+		m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.done:
+		case <-time.After(10 * time.Second):
+			m.cmd.Process.Kill()
+			<-m.done
+		}
+	}
+}
+
+func (m *member) waitHealthy(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := http.Get("http://" + m.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-m.done:
+			return errors.New("it exited")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not healthy after %s: %v", limit, err)
+		}
+	}
+}
+
+// freeLoopbackAddr returns a loopback address with a port free right now.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("cannot find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// loopback turns a listening address such as "[::]:4318" into one to
+// connect to.
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func printBanner(w io.Writer, info app.Info, f *fleet, rate float64, duration time.Duration, keep bool, logDir string) {
+	var front string
+	for _, m := range f.members {
+		if m.name == "fibfrontend" {
+			front = m.addr
+		}
+	}
+	until := "until Ctrl-C"
+	if duration > 0 {
+		until = "for " + duration.String()
+	}
+	fmt.Fprintf(w, `
+Telltale demo: the FibPro fleet is running with traffic (%g requests/s, %s).
+
+  API and dashboard   http://%s
+  FibPro frontend     curl -u alice:alice-pw http://%s/10
+  OTLP                gRPC %s, HTTP http://%s
+  Sentry DSN          %s
+
+  Live view:          telltale top --server http://%s
+  Services:           curl http://%s/api/v1/services
+  Issues:             curl http://%s/api/v1/issues
+  Fleet logs:         %s
+`, rate, until, loopback(info.HTTPAddr), front, loopback(info.OTLPGRPCAddr), loopback(info.OTLPHTTPAddr), info.DSN,
+		loopback(info.HTTPAddr), loopback(info.HTTPAddr), loopback(info.HTTPAddr), logDir)
+	if !keep {
+		fmt.Fprintln(w, "\n  The data is in a temporary directory, deleted when the demo stops; keep it with --data-dir.")
+	}
+	fmt.Fprintln(w)
+}
