@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"syscall"
 	"time"
@@ -97,10 +99,45 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // member is one process of the fleet.
 type member struct {
-	name string
-	addr string // where it serves, "" for the traffic generator
-	cmd  *exec.Cmd
-	done chan struct{}
+	name  string
+	addr  string // where it serves, once healthy; "" for the traffic generator
+	bound chan string
+	cmd   *exec.Cmd
+	done  chan struct{}
+}
+
+// listeningLine is how a FibPro service logs the address it serves on.
+var listeningLine = regexp.MustCompile(`listening on http://([^\s"]+)`)
+
+// addrWatcher passes a member's output on to w, and sends the address of
+// its first "listening on" line to found.
+type addrWatcher struct {
+	w       io.Writer
+	found   chan<- string
+	partial []byte
+	done    bool
+}
+
+func (a *addrWatcher) Write(p []byte) (int, error) {
+	if !a.done {
+		a.partial = append(a.partial, p...)
+		for {
+			i := bytes.IndexByte(a.partial, '\n')
+			if i < 0 {
+				break
+			}
+			if m := listeningLine.FindSubmatch(a.partial[:i]); m != nil {
+				a.found <- string(m[1])
+				a.done, a.partial = true, nil
+				break
+			}
+			a.partial = a.partial[i+1:]
+		}
+		if len(a.partial) > 64<<10 {
+			a.partial = nil // a line that long is no listening line
+		}
+	}
+	return a.w.Write(p)
 }
 
 type fleet struct {
@@ -122,40 +159,43 @@ func (f *fleet) start(ctx context.Context, info app.Info, rate float64) error {
 	if info.StatsDAddr != "" {
 		statsd = loopback(info.StatsDAddr)
 	}
-	addrs := map[string]string{}
-	for _, name := range []string{"userstore", "pricing", "fibfrontend"} {
-		a, err := freeLoopbackAddr()
-		if err != nil {
-			return err
-		}
-		addrs[name] = a
+	// Each service picks a free port and says which in its log, so that
+	// no other program can take a port between choosing and binding it.
+	common := []string{"--addr", "127.0.0.1:0", "--otlp", otlp, "--env", "demo"}
+	userstore, err := f.startService(ctx, "userstore", append(common, "--zone", "us-east-1a"))
+	if err != nil {
+		return err
 	}
-	plan := []struct {
-		name string
-		args []string
-	}{
-		{"userstore", []string{"--addr", addrs["userstore"], "--otlp", otlp, "--env", "demo", "--zone", "us-east-1a"}},
-		{"pricing", []string{"--addr", addrs["pricing"], "--otlp", otlp, "--env", "demo", "--zone", "us-east-1b", "--sentry-dsn", info.DSN}},
-		{"fibfrontend", []string{"--addr", addrs["fibfrontend"], "--otlp", otlp, "--env", "demo", "--zone", "us-east-1a",
-			"--userstore", "http://" + addrs["userstore"], "--pricing", "http://" + addrs["pricing"], "--statsd", statsd}},
+	pricing, err := f.startService(ctx, "pricing", append(common, "--zone", "us-east-1b", "--sentry-dsn", info.DSN))
+	if err != nil {
+		return err
 	}
-	for _, p := range plan {
-		m, err := f.run(ctx, p.name, addrs[p.name], p.args)
-		if err != nil {
-			return err
-		}
-		if err := m.waitHealthy(ctx, 20*time.Second); err != nil {
-			return fmt.Errorf("%s did not start (see %s): %w", p.name, f.logFile(p.name), err)
-		}
+	front, err := f.startService(ctx, "fibfrontend", append(common, "--zone", "us-east-1a",
+		"--userstore", "http://"+userstore.addr, "--pricing", "http://"+pricing.addr, "--statsd", statsd))
+	if err != nil {
+		return err
 	}
-	_, err := f.run(ctx, "traffic", "", []string{"--target", "http://" + addrs["fibfrontend"], "--userstore", "http://" + addrs["userstore"],
+	_, err = f.run(ctx, "traffic", []string{"--target", "http://" + front.addr, "--userstore", "http://" + userstore.addr,
 		"--otlp", otlp, "--rate", strconv.FormatFloat(rate, 'g', -1, 64)})
 	return err
 }
 
+// startService starts a service and waits until it answers its health
+// check.
+func (f *fleet) startService(ctx context.Context, name string, args []string) (*member, error) {
+	m, err := f.run(ctx, name, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.waitHealthy(ctx, 20*time.Second); err != nil {
+		return nil, fmt.Errorf("%s did not start (see %s): %w", name, f.logFile(name), err)
+	}
+	return m, nil
+}
+
 func (f *fleet) logFile(name string) string { return filepath.Join(f.logDir, name+".log") }
 
-func (f *fleet) run(ctx context.Context, name, addr string, args []string) (*member, error) {
+func (f *fleet) run(ctx context.Context, name string, args []string) (*member, error) {
 	if _, ok := fibpro.Services[name]; !ok {
 		return nil, fmt.Errorf("no FibPro service %q", name)
 	}
@@ -164,13 +204,14 @@ func (f *fleet) run(ctx context.Context, name, addr string, args []string) (*mem
 		return nil, fmt.Errorf("cannot open log of %s: %w", name, err)
 	}
 	cmd := exec.Command(f.exe, append([]string{"fibpro", name}, args...)...)
-	cmd.Stdout, cmd.Stderr = out, out
+	m := &member{name: name, cmd: cmd, done: make(chan struct{}), bound: make(chan string, 1)}
+	w := &addrWatcher{w: out, found: m.bound}
+	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("cannot start %s: %w", name, err)
 	}
-	m := &member{name: name, addr: addr, cmd: cmd, done: make(chan struct{})}
 	f.members = append(f.members, m)
 	go func() {
 		err := cmd.Wait()
@@ -200,6 +241,15 @@ func (f *fleet) stop() {
 
 func (m *member) waitHealthy(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
+	select {
+	case m.addr = <-m.bound:
+	case <-m.done:
+		return errors.New("it exited")
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(limit):
+		return fmt.Errorf("it did not say where it listens within %s", limit)
+	}
 	for {
 		resp, err := http.Get("http://" + m.addr + "/healthz")
 		if err == nil {
@@ -219,16 +269,6 @@ func (m *member) waitHealthy(ctx context.Context, limit time.Duration) error {
 			return fmt.Errorf("not healthy after %s: %v", limit, err)
 		}
 	}
-}
-
-// freeLoopbackAddr returns a loopback address with a port free right now.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("cannot find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // loopback turns a listening address such as "[::]:4318" into one to
