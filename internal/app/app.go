@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/fibinc/telltale/internal/api"
+	"github.com/fibinc/telltale/internal/ingest/jsonlogs"
 	"github.com/fibinc/telltale/internal/ingest/otlpgrpc"
 	"github.com/fibinc/telltale/internal/ingest/otlphttp"
 	"github.com/fibinc/telltale/internal/ingest/sentryhttp"
@@ -252,6 +253,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	otlpMux.Handle("/v1/", otlphttp.New(otlphttp.Options{
 		Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
 	}))
+	otlpMux.Handle("/api/v1/logs", jsonlogs.New(jsonlogs.Options{Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log}))
 	// Sentry SDKs post to [/prefix]/api/<project>/envelope/ or /store/.
 	otlpMux.Handle("/", sentryhttp.New(sentryhttp.Options{
 		Appender: tracker, Projects: sta, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,

@@ -5,6 +5,8 @@ const (
 	SourceOTLPGRPC = "otlp_grpc"
 	SourceOTLPHTTP = "otlp_http"
 	SourceSentry   = "sentry"
+	SourceJSON     = "json"
+	SourceStatsD   = "statsd"
 )
 
 // Ingest holds the metrics that every ingest listener updates.
