@@ -214,3 +214,11 @@ func (h *handler) metricQueryParams(r *http.Request) (query.MetricQuery, error) 
 	}
 	return q, nil
 }
+
+// ParseTime reads a time parameter as the API does: RFC 3339, Unix seconds
+// or milliseconds, "now" or now-<duration>; "" gives the zero time. The web
+// pages take the same forms.
+func ParseTime(s string, now time.Time) (time.Time, error) { return parseTime(s, now) }
+
+// ParseDuration reads a Go duration or a whole number of days like 7d.
+func ParseDuration(s string) (time.Duration, error) { return parseDuration(s) }

@@ -1,0 +1,161 @@
+package web
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/fibinc/telltale/internal/query"
+)
+
+// Health marks, worst last.
+const (
+	healthIdle = "idle" // no requests in the range
+	healthOK   = "ok"
+	healthWarn = "warn"
+	healthCrit = "crit"
+)
+
+// Thresholds of the health marks; docs/design/ui.md explains them.
+const (
+	warnErrorRate = 0.01
+	critErrorRate = 0.05
+	warnP95       = 500 * time.Millisecond
+	critP95       = 2 * time.Second
+	// An instance not seen for this long is stale, and down after
+	// downAfter; a service whose instances are all down is critical.
+	staleAfter = time.Minute
+	downAfter  = 5 * time.Minute
+)
+
+type boardPage struct {
+	Services  []boardService
+	IngestURL string
+	Counts    map[string]int // services per health mark
+}
+
+type boardService struct {
+	query.ServiceSummary
+	Health  string
+	Reasons []string // why the mark is not ok
+	Zones   []zoneGroup
+	Up      int
+}
+
+// zoneGroup is the instances of a service in one availability zone and
+// environment.
+type zoneGroup struct {
+	Zone, Env string
+	Instances []boardInstance
+}
+
+type boardInstance struct {
+	query.Instance
+	Health string
+}
+
+func (s *server) board(r *http.Request, f *frame) (any, error) {
+	f.Title, f.Nav = "Services", "services"
+	svcs, err := s.opt.Query.Services(r.Context(), f.Range)
+	if err != nil {
+		return nil, err
+	}
+	f.Envs = environments(svcs)
+	live := f.Range.To.After(f.Now.Add(-staleAfter)) // the range ends now: instances can be down
+	p := boardPage{IngestURL: s.opt.IngestURL, Counts: map[string]int{}}
+	for _, sv := range svcs {
+		if f.Env != "" && !slices.Contains(sv.Environments, f.Env) {
+			continue
+		}
+		b := boardService{ServiceSummary: sv}
+		groups := map[[2]string]*zoneGroup{}
+		for _, in := range sv.Instances {
+			if f.Env != "" && in.Environment != f.Env {
+				continue
+			}
+			h := healthOK
+			if live {
+				switch age := f.Now.Sub(in.LastSeen); {
+				case age > downAfter:
+					h = healthCrit
+				case age > staleAfter:
+					h = healthWarn
+				}
+			}
+			if h == healthOK {
+				b.Up++
+			}
+			k := [2]string{in.AvailabilityZone, in.Environment}
+			if groups[k] == nil {
+				groups[k] = &zoneGroup{Zone: in.AvailabilityZone, Env: in.Environment}
+			}
+			groups[k].Instances = append(groups[k].Instances, boardInstance{Instance: in, Health: h})
+		}
+		for _, g := range groups {
+			b.Zones = append(b.Zones, *g)
+		}
+		slices.SortFunc(b.Zones, func(a, c zoneGroup) int {
+			return cmp.Or(cmp.Compare(a.Env, c.Env), cmp.Compare(a.Zone, c.Zone))
+		})
+		b.Health, b.Reasons = serviceHealth(sv, live && len(sv.Instances) > 0 && b.Up == 0)
+		p.Counts[b.Health]++
+		p.Services = append(p.Services, b)
+	}
+	// Worst first, then by name: the board is read top down.
+	order := map[string]int{healthCrit: 0, healthWarn: 1, healthOK: 2, healthIdle: 3}
+	slices.SortStableFunc(p.Services, func(a, c boardService) int {
+		return cmp.Or(cmp.Compare(order[a.Health], order[c.Health]), cmp.Compare(a.Name, c.Name))
+	})
+	return p, nil
+}
+
+// serviceHealth marks a service by its error rate, its p95 and whether any
+// instance is up.
+func serviceHealth(sv query.ServiceSummary, allDown bool) (string, []string) {
+	h, why := healthOK, []string(nil)
+	raise := func(to, reason string) {
+		if order := map[string]int{healthOK: 0, healthWarn: 1, healthCrit: 2}; order[to] > order[h] {
+			h = to
+		}
+		why = append(why, reason)
+	}
+	if allDown {
+		raise(healthCrit, "no instance seen for "+downAfter.String())
+	}
+	if sv.Requests == 0 {
+		if h == healthOK {
+			return healthIdle, nil
+		}
+		return h, why
+	}
+	switch {
+	case sv.ErrorRate >= critErrorRate:
+		raise(healthCrit, "errors ≥ 5%")
+	case sv.ErrorRate >= warnErrorRate:
+		raise(healthWarn, "errors ≥ 1%")
+	}
+	if sv.Latency != nil {
+		p95 := time.Duration(sv.Latency.P95 * float64(time.Millisecond))
+		switch {
+		case p95 >= critP95:
+			raise(healthCrit, "p95 ≥ "+critP95.String())
+		case p95 >= warnP95:
+			raise(healthWarn, "p95 ≥ "+warnP95.String())
+		}
+	}
+	return h, why
+}
+
+func environments(svcs []query.ServiceSummary) []string {
+	var out []string
+	for _, sv := range svcs {
+		for _, e := range sv.Environments {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}

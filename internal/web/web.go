@@ -1,0 +1,283 @@
+// Package web serves Telltale's dashboard: server-rendered HTML pages
+// (html/template, embedded), a small stylesheet and a small script for live
+// refresh. Pages read through the query service, like the API; they work
+// without JavaScript, which only refreshes them in place.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fibinc/telltale/internal/api"
+	"github.com/fibinc/telltale/internal/query"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Queries is what the pages read.
+type Queries interface {
+	Services(ctx context.Context, r query.TimeRange) ([]query.ServiceSummary, error)
+}
+
+// Options configure the dashboard. Query is required.
+type Options struct {
+	Query Queries
+	// IngestURL is the OTLP/HTTP base URL shown in empty states, e.g.
+	// http://localhost:4318.
+	IngestURL string
+	// MaxRange caps the time range of a page; default 31 days.
+	MaxRange time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+type server struct {
+	opt   Options
+	pages map[string]*template.Template
+	log   *slog.Logger
+}
+
+// New returns the dashboard's handler, to be mounted at "/".
+func New(opt Options) (http.Handler, error) {
+	if opt.Query == nil {
+		return nil, errors.New("cannot create dashboard: no query service")
+	}
+	if opt.MaxRange <= 0 {
+		opt.MaxRange = 31 * 24 * time.Hour
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{opt: opt, pages: map[string]*template.Template{}, log: opt.Logger.With("component", "web")}
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse dashboard layout: %w", err)
+	}
+	for _, page := range []string{"board", "error"} {
+		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("cannot parse dashboard page %s: %w", page, err)
+		}
+		s.pages[page] = t
+	}
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.HandleFunc("GET /{$}", s.page("board", s.board))
+	mux.HandleFunc("GET /search", s.search)
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, r, http.StatusNotFound, "error", s.frame(r, "Not found"), errorPage{Message: fmt.Sprintf("There is no page at %s.", r.URL.Path)})
+	})
+	return securityHeaders(mux), nil
+}
+
+// frame is what every page shows around its content.
+type frame struct {
+	Title   string
+	Nav     string // the active section
+	From    string // the range as given, "now-1h" by default
+	To      string
+	Env     string
+	Envs    []string
+	Refresh string // auto-refresh interval, "" for off
+	Q       string // the search box
+	Now     time.Time
+	Range   query.TimeRange
+}
+
+// Ranges are the choices of the time range picker.
+var Ranges = []struct{ From, Label string }{
+	{"now-5m", "5 minutes"}, {"now-15m", "15 minutes"}, {"now-1h", "1 hour"}, {"now-6h", "6 hours"},
+	{"now-24h", "24 hours"}, {"now-7d", "7 days"},
+}
+
+func (s *server) frame(r *http.Request, title string) frame {
+	v := r.URL.Query()
+	f := frame{Title: title, From: v.Get("from"), To: v.Get("to"), Env: v.Get("env"), Refresh: v.Get("refresh"), Q: v.Get("q"), Now: s.opt.Now().UTC()}
+	if f.From == "" {
+		f.From = "now-1h"
+	}
+	return f
+}
+
+// timeRange resolves the frame's range, or says what is wrong with it.
+func (s *server) timeRange(f *frame) error {
+	to, err := api.ParseTime(f.To, f.Now)
+	if err != nil {
+		return fmt.Errorf("to: %w", err)
+	}
+	if to.IsZero() {
+		to = f.Now
+	}
+	from, err := api.ParseTime(f.From, f.Now)
+	if err != nil {
+		return fmt.Errorf("from: %w", err)
+	}
+	if !from.Before(to) {
+		return fmt.Errorf("from (%s) is not before to (%s)", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	if to.Sub(from) > s.opt.MaxRange {
+		return fmt.Errorf("the range is longer than the maximum of %s", s.opt.MaxRange)
+	}
+	f.Range = query.TimeRange{From: from, To: to}
+	return nil
+}
+
+// pageFunc builds a page's content; a *userError becomes a 400 page.
+type pageFunc func(r *http.Request, f *frame) (any, error)
+
+type userError struct{ msg string }
+
+func (e *userError) Error() string { return e.msg }
+
+func (s *server) page(name string, fn pageFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f := s.frame(r, "")
+		if err := s.timeRange(&f); err != nil {
+			f.Title = "Bad time range"
+			s.render(w, r, http.StatusBadRequest, "error", f, errorPage{Message: err.Error()})
+			return
+		}
+		data, err := fn(r, &f)
+		if err != nil {
+			var ue *userError
+			switch {
+			case errors.As(err, &ue), errors.Is(err, query.ErrInvalid):
+				f.Title = "Bad request"
+				s.render(w, r, http.StatusBadRequest, "error", f, errorPage{Message: err.Error()})
+			case errors.Is(err, query.ErrNotFound):
+				f.Title = "Not found"
+				s.render(w, r, http.StatusNotFound, "error", f, errorPage{Message: err.Error()})
+			default:
+				s.log.Error("page failed", "page", name, "path", r.URL.Path, "err", err)
+				f.Title = "Error"
+				s.render(w, r, http.StatusInternalServerError, "error", f, errorPage{Message: "Telltale could not build this page; its log says why."})
+			}
+			return
+		}
+		s.render(w, r, http.StatusOK, name, f, data)
+	}
+}
+
+type errorPage struct{ Message string }
+
+// view is what a page template executes with.
+type view struct {
+	Frame frame
+	Data  any
+}
+
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, f frame, data any) {
+	if f.Title == "" {
+		f.Title = "Telltale"
+	}
+	var b strings.Builder
+	if err := s.pages[name].ExecuteTemplate(&b, "layout.html", view{Frame: f, Data: data}); err != nil {
+		s.log.Error("cannot render page", "page", name, "err", err)
+		http.Error(w, "cannot render page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write([]byte(b.String()))
+}
+
+// search sends the search box's text where it belongs: a trace id or
+// request id to the request view, a service name to its page, an issue
+// number to the issue, anything else to the log search.
+func (s *server) search(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	keep := url.Values{}
+	for _, k := range []string{"from", "to", "env"} {
+		if v := r.URL.Query().Get(k); v != "" {
+			keep.Set(k, v)
+		}
+	}
+	suffix := ""
+	if len(keep) > 0 {
+		suffix = "?" + keep.Encode()
+	}
+	target := "/logs?" + url.Values{"q": {q}}.Encode()
+	switch {
+	case q == "":
+		target = "/" + suffix
+	case isHex(q, 32):
+		target = "/requests/" + url.PathEscape(strings.ToLower(q)) + suffix
+	case strings.HasPrefix(q, "#") && isDigits(q[1:]), isDigits(q) && len(q) < 10:
+		target = "/errors/" + strings.TrimPrefix(q, "#") + suffix
+	default:
+		svcs, err := s.opt.Query.Services(r.Context(), query.TimeRange{From: s.opt.Now().Add(-7 * 24 * time.Hour), To: s.opt.Now()})
+		if err == nil && slices.ContainsFunc(svcs, func(sv query.ServiceSummary) bool { return sv.Name == q }) {
+			target = "/services/" + url.PathEscape(q) + suffix
+		} else if !strings.ContainsAny(q, " :\"") && len(q) <= 128 {
+			// One word that is no service may be a request id; the request
+			// view says so when it is not.
+			target = "/requests/" + url.PathEscape(q) + "?" + url.Values{"fallback": {"logs"}}.Encode()
+		}
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, c := range []byte(strings.ToLower(s)) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// securityHeaders sets what every page should carry: no framing, no
+// inline script, no referrer leaking ids to other sites.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		h.ServeHTTP(w, r)
+	})
+}

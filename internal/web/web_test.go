@@ -1,0 +1,165 @@
+package web
+
+import (
+	"context"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fibinc/telltale/internal/query"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+var now = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+
+// fakeQueries answers with fixed data: the pages' SQL is tested in
+// internal/query, these tests are about what the pages show.
+type fakeQueries struct {
+	services []query.ServiceSummary
+}
+
+func (f *fakeQueries) Services(_ context.Context, r query.TimeRange) ([]query.ServiceSummary, error) {
+	return f.services, nil
+}
+
+func fleet() *fakeQueries {
+	inst := func(id, zone, env string, age time.Duration) query.Instance {
+		return query.Instance{ID: id, Host: "host-" + id, AvailabilityZone: zone, Environment: env, Version: "1.0", LastSeen: now.Add(-age)}
+	}
+	return &fakeQueries{services: []query.ServiceSummary{
+		{Name: "fibfrontend", Requests: 1200, RequestErrors: 84, RequestRate: 0.33, ErrorRate: 0.07, Latency: &query.Latency{P50: 3, P95: 40, P99: 90},
+			Instances: []query.Instance{inst("f1", "us-east-1a", "prod", 2*time.Second), inst("f2", "us-east-1b", "prod", 10*time.Minute)},
+			Versions: []string{"3.0.2"}, Environments: []string{"prod"}},
+		{Name: "pricing", Requests: 900, RequestErrors: 3, RequestRate: 0.25, ErrorRate: 0.0033, Latency: &query.Latency{P50: 0.2, P95: 812, P99: 1400},
+			Instances: []query.Instance{inst("p1", "us-east-1b", "prod", time.Second)}, Versions: []string{"1.4.0"}, Environments: []string{"prod"}},
+		{Name: "userstore", Requests: 2000, RequestRate: 0.55, Latency: &query.Latency{P50: 0.05, P95: 0.2, P99: 1},
+			Instances: []query.Instance{inst("u1", "us-east-1a", "prod", time.Second), inst("u2", "", "staging", 3*time.Second)},
+			Environments: []string{"prod", "staging"}},
+		{Name: "<script>alert(1)</script>", SpanCount: 3, LogCount: 7, Instances: []query.Instance{inst("x", "", "", time.Second)}},
+	}}
+}
+
+func newServer(t *testing.T, q Queries) http.Handler {
+	t.Helper()
+	h, err := New(Options{Query: q, IngestURL: "http://localhost:4318", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestPages(t *testing.T) {
+	for _, tc := range []struct {
+		name, target string
+		q            *fakeQueries
+		status       int
+	}{
+		{"board", "/", fleet(), 200},
+		{"board-env", "/?env=staging&from=now-15m&refresh=5s", fleet(), 200},
+		{"board-empty", "/", &fakeQueries{}, 200},
+		{"bad-range", "/?from=yesterday", fleet(), 400},
+		{"not-found", "/nowhere", fleet(), 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			newServer(t, tc.q).ServeHTTP(rec, httptest.NewRequest("GET", tc.target, nil))
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d:\n%s", rec.Code, tc.status, rec.Body)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "text/html; charset=utf-8" {
+				t.Errorf("content type %q", ct)
+			}
+			if !strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src 'self'") {
+				t.Error("no content security policy")
+			}
+			golden(t, tc.name, rec.Body.String())
+		})
+	}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".html")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s (go test -update rewrites it):\n%s", name, path, got)
+	}
+}
+
+func TestBoardHealth(t *testing.T) {
+	rec := httptest.NewRecorder()
+	newServer(t, fleet()).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	body := rec.Body.String()
+	// Worst first: fibfrontend has 7% errors, pricing a p95 over 500ms,
+	// userstore is fine, the log-only service idle.
+	order := []string{`>fibfrontend<`, `>pricing<`, `>userstore<`, `&lt;script&gt;`}
+	last := -1
+	for _, s := range order {
+		i := strings.Index(body, s)
+		if i < 0 || i < last {
+			t.Fatalf("%s missing or out of order in the board", s)
+		}
+		last = i
+	}
+	for _, want := range []string{
+		`class="card h-crit"`, `title="crit: errors ≥ 5%"`, `title="warn: p95 ≥ 500ms"`, `class="card h-idle"`,
+		`<span class="inst h-crit" title="f2 on host-f2 · 1.0 · seen 10m ago">`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("board lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "<script>alert") {
+		t.Error("a service name was not escaped")
+	}
+}
+
+func TestSearch(t *testing.T) {
+	h := newServer(t, fleet())
+	for q, want := range map[string]string{
+		"4BF92F3577B34DA6A3CE929D0E0E4736": "/requests/4bf92f3577b34da6a3ce929d0e0e4736",
+		"#42":                              "/errors/42",
+		"17":                               "/errors/17",
+		"pricing":                          "/services/pricing",
+		"req-abc-1":                        "/requests/req-abc-1?fallback=logs",
+		`level>=warn "insufficient credit"`: "/logs?q=level%3E%3Dwarn+%22insufficient+credit%22",
+		"":                                 "/",
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/search?q="+urlQuery(q), nil))
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+			t.Errorf("search %q: %d to %q, want %q", q, rec.Code, rec.Header().Get("Location"), want)
+		}
+	}
+}
+
+func urlQuery(s string) string {
+	r := strings.NewReplacer(" ", "+", "#", "%23", ">", "%3E", "=", "%3D", `"`, "%22")
+	return r.Replace(s)
+}
+
+func TestStatic(t *testing.T) {
+	h := newServer(t, fleet())
+	for _, p := range []string{"/static/style.css", "/static/app.js"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != 200 || rec.Body.Len() < 500 {
+			t.Errorf("%s: %d, %d bytes", p, rec.Code, rec.Body.Len())
+		}
+	}
+}
