@@ -35,11 +35,11 @@ func fleet() *fakeQueries {
 	return &fakeQueries{services: []query.ServiceSummary{
 		{Name: "fibfrontend", Requests: 1200, RequestErrors: 84, RequestRate: 0.33, ErrorRate: 0.07, Latency: &query.Latency{P50: 3, P95: 40, P99: 90},
 			Instances: []query.Instance{inst("f1", "us-east-1a", "prod", 2*time.Second), inst("f2", "us-east-1b", "prod", 10*time.Minute)},
-			Versions: []string{"3.0.2"}, Environments: []string{"prod"}},
+			Versions:  []string{"3.0.2"}, Environments: []string{"prod"}},
 		{Name: "pricing", Requests: 900, RequestErrors: 3, RequestRate: 0.25, ErrorRate: 0.0033, Latency: &query.Latency{P50: 0.2, P95: 812, P99: 1400},
 			Instances: []query.Instance{inst("p1", "us-east-1b", "prod", time.Second)}, Versions: []string{"1.4.0"}, Environments: []string{"prod"}},
 		{Name: "userstore", Requests: 2000, RequestRate: 0.55, Latency: &query.Latency{P50: 0.05, P95: 0.2, P99: 1},
-			Instances: []query.Instance{inst("u1", "us-east-1a", "prod", time.Second), inst("u2", "", "staging", 3*time.Second)},
+			Instances:    []query.Instance{inst("u1", "us-east-1a", "prod", time.Second), inst("u2", "", "staging", 3*time.Second)},
 			Environments: []string{"prod", "staging"}},
 		{Name: "<script>alert(1)</script>", SpanCount: 3, LogCount: 7, Instances: []query.Instance{inst("x", "", "", time.Second)}},
 	}}
@@ -132,13 +132,13 @@ func TestBoardHealth(t *testing.T) {
 func TestSearch(t *testing.T) {
 	h := newServer(t, fleet())
 	for q, want := range map[string]string{
-		"4BF92F3577B34DA6A3CE929D0E0E4736": "/requests/4bf92f3577b34da6a3ce929d0e0e4736",
-		"#42":                              "/errors/42",
-		"17":                               "/errors/17",
-		"pricing":                          "/services/pricing",
-		"req-abc-1":                        "/requests/req-abc-1?fallback=logs",
+		"4BF92F3577B34DA6A3CE929D0E0E4736":  "/requests/4bf92f3577b34da6a3ce929d0e0e4736",
+		"#42":                               "/errors/42",
+		"17":                                "/errors/17",
+		"pricing":                           "/services/pricing",
+		"req-abc-1":                         "/requests/req-abc-1?fallback=logs",
 		`level>=warn "insufficient credit"`: "/logs?q=level%3E%3Dwarn+%22insufficient+credit%22",
-		"":                                 "/",
+		"":                                  "/",
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "/search?q="+urlQuery(q), nil))
