@@ -35,8 +35,12 @@ type Options struct {
 	MaxRange time.Duration
 	// Now is the clock that relative times and default ranges use.
 	// Default time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// Prometheus, when set, serves the Prometheus HTTP API paths
+	// (internal/api/prom): /api/v1/query, query_range, labels,
+	// label/{name}/values, series, metadata and status/buildinfo.
+	Prometheus http.Handler
+	Logger     *slog.Logger
 }
 
 type handler struct {
@@ -83,6 +87,12 @@ func New(opt Options) (http.Handler, error) {
 		mux.Handle(pattern, h.serve(fn))
 	}
 	mux.Handle("/api/v1/issues/{id}/status", h.serveMethod(http.MethodPost, h.setIssueStatus))
+	if opt.Prometheus != nil {
+		for _, p := range []string{"/api/v1/query", "/api/v1/query_range", "/api/v1/labels", "/api/v1/label/{name}/values",
+			"/api/v1/series", "/api/v1/metadata", "/api/v1/status/buildinfo"} {
+			mux.Handle(p, opt.Prometheus)
+		}
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusNotFound, errorBody{fmt.Sprintf("no API endpoint at %s", r.URL.Path)})
 	})

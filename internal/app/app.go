@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/fibinc/telltale/internal/api"
+	"github.com/fibinc/telltale/internal/api/prom"
 	"github.com/fibinc/telltale/internal/ingest/jsonlogs"
 	"github.com/fibinc/telltale/internal/ingest/otlpgrpc"
 	"github.com/fibinc/telltale/internal/ingest/otlphttp"
@@ -30,6 +31,7 @@ import (
 	statsdingest "github.com/fibinc/telltale/internal/ingest/statsd"
 	"github.com/fibinc/telltale/internal/issues"
 	"github.com/fibinc/telltale/internal/pipeline"
+	"github.com/fibinc/telltale/internal/promql"
 	"github.com/fibinc/telltale/internal/query"
 	"github.com/fibinc/telltale/internal/retention"
 	"github.com/fibinc/telltale/internal/selfmetrics"
@@ -37,6 +39,7 @@ import (
 	statedb "github.com/fibinc/telltale/internal/state/duckdb"
 	"github.com/fibinc/telltale/internal/store/duckdb"
 	"github.com/fibinc/telltale/internal/telemetry"
+	"github.com/fibinc/telltale/internal/web"
 )
 
 // Options configure Telltale. The zero value serves on the default ports
@@ -208,17 +211,25 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 
 	// Bind every port before serving anything, so that a busy port fails
-	// the start instead of leaving a half-running server.
+	// the start instead of leaving a half-running server. Until serving
+	// starts, a failure closes what was bound.
 	var listeners []net.Listener
-	closeAll := func() {
+	var statsd *statsdingest.Server
+	serving := false
+	defer func() {
+		if serving {
+			return
+		}
 		for _, l := range listeners {
 			l.Close()
 		}
-	}
+		if statsd != nil {
+			statsd.Close()
+		}
+	}()
 	listen := func(addr, what string) (net.Listener, error) {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			closeAll()
 			return nil, fmt.Errorf("cannot listen for %s on %s: %w", what, addr, err)
 		}
 		listeners = append(listeners, l)
@@ -236,12 +247,10 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if err != nil {
 		return err
 	}
-	var statsd *statsdingest.Server
 	if opt.StatsDAddr != statsdingest.Disabled {
 		statsd, err = statsdingest.Listen(statsdingest.Options{UDPAddr: opt.StatsDAddr, TCPAddr: opt.StatsDAddr,
 			FlushInterval: opt.StatsDFlushInterval, Appender: pipe, Metrics: ingestMetrics, Logger: log})
 		if err != nil {
-			closeAll()
 			return err
 		}
 	}
@@ -278,15 +287,24 @@ func Run(ctx context.Context, opt Options) (err error) {
 	uiMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	uiMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	ingestURL := baseURL(otlpLn.Addr())
-	apiHandler, err := api.New(api.Options{Query: qs, Status: tracker, Projects: sta, IngestURL: ingestURL, Logger: log})
+	promEngine, err := promql.New(promql.Options{Query: qs, Logger: log})
 	if err != nil {
-		closeAll()
-		if statsd != nil {
-			statsd.Close()
-		}
+		return err
+	}
+	promHandler, err := prom.New(prom.Options{Engine: promEngine, Logger: log})
+	if err != nil {
+		return err
+	}
+	apiHandler, err := api.New(api.Options{Query: qs, Status: tracker, Projects: sta, IngestURL: ingestURL, Prometheus: promHandler, Logger: log})
+	if err != nil {
 		return err
 	}
 	uiMux.Handle("/api/", apiHandler)
+	webHandler, err := web.New(web.Options{Query: qs, IngestURL: ingestURL, Logger: log})
+	if err != nil {
+		return err
+	}
+	uiMux.Handle("/", webHandler)
 	uiSrv := &http.Server{Handler: uiMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	ret := retention.New(retention.Options{Store: st, MaxAge: opt.Retention, MaxBytes: opt.MaxDiskBytes, Logger: log})
@@ -309,6 +327,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 			}
 		}()
 	}
+	serving = true
 	pipeDone := make(chan struct{})
 	go func() { pipe.Run(pipeCtx); close(pipeDone) }()
 	goRun("retention", func() error { return ret.Run(runCtx) })

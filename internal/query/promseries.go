@@ -1,0 +1,336 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fibinc/telltale/internal/telemetry"
+)
+
+// This file holds the reads of the PromQL layer (internal/promql): which
+// metrics exist, which series they have, and their points, raw and in order.
+// The PromQL engine does the arithmetic; these methods only select. Names and
+// series ids travel as arguments, never inside the SQL text.
+
+// PromMetric is one kind of stored metric: a name with one type, unit and
+// monotonicity. The PromQL layer derives Prometheus names from it.
+type PromMetric struct {
+	Name        string
+	Type        string
+	Unit        string
+	Monotonic   bool
+	Description string // of the newest point
+	Delta       bool   // some points are delta
+}
+
+// PromMetrics lists the kinds of metric with points in r, sorted by name, at
+// most limit of them (0: no limit); more is an ErrInvalid.
+func (s *Service) PromMetrics(ctx context.Context, r TimeRange, limit int) ([]PromMetric, error) {
+	if err := checkRange(r); err != nil {
+		return nil, err
+	}
+	var out []PromMetric
+	err := s.scanRows(ctx, func(rows *sql.Rows) error {
+		var m PromMetric
+		if err := rows.Scan(&m.Name, &m.Type, &m.Unit, &m.Monotonic, &m.Description, &m.Delta); err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	}, `SELECT name, type, unit, coalesce(monotonic, false) AS mono, arg_max(description, timestamp),
+	bool_or(temporality = 'delta')
+FROM metric_points WHERE timestamp >= ? AND timestamp < ?
+GROUP BY name, type, unit, mono ORDER BY name, type, unit, mono LIMIT ?`, r.From.UTC(), r.To.UTC(), promLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("cannot list metrics: %w", err)
+	}
+	if limit > 0 && len(out) > limit {
+		return nil, invalidf("more than %d metrics (name, type and unit) in the range; narrow the range", limit)
+	}
+	return out, nil
+}
+
+// PromNames lists the metric names with points in r, sorted, at most limit
+// of them (0: no limit); more is an ErrInvalid. DuckDB answers this from the
+// dictionaries of the name column, far faster than PromMetrics.
+func (s *Service) PromNames(ctx context.Context, r TimeRange, limit int) ([]string, error) {
+	if err := checkRange(r); err != nil {
+		return nil, err
+	}
+	var out []string
+	err := s.scanRows(ctx, func(rows *sql.Rows) error {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return err
+		}
+		out = append(out, n)
+		return nil
+	}, `SELECT DISTINCT name FROM metric_points WHERE timestamp >= ? AND timestamp < ? ORDER BY name LIMIT ?`,
+		r.From.UTC(), r.To.UTC(), promLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("cannot list metric names: %w", err)
+	}
+	if limit > 0 && len(out) > limit {
+		return nil, invalidf("more than %d metric names in the range; narrow the range", limit)
+	}
+	return out, nil
+}
+
+// PromSeriesQuery selects the series of some metrics.
+type PromSeriesQuery struct {
+	Range TimeRange
+	// Names are stored metric names; none selects every metric.
+	Names []string
+	// Limit caps the series read (0: no cap); more is an ErrInvalid.
+	Limit int
+}
+
+// PromSeries is one stored series (one series_id) with its labels. Type,
+// unit and monotonicity are those of its newest point in the range.
+type PromSeries struct {
+	ID         uint64
+	Name       string
+	Type       string
+	Unit       string
+	Monotonic  bool
+	Resource   telemetry.Resource // Attributes left empty
+	Namespace  string             // the resource attribute service.namespace
+	Attributes string             // JSON object text
+}
+
+// PromSeries returns the series with points in q.Range, in no order.
+func (s *Service) PromSeries(ctx context.Context, q PromSeriesQuery) ([]PromSeries, error) {
+	if err := checkRange(q.Range); err != nil {
+		return nil, err
+	}
+	nsExpr, nsArg := s.dialect.JSONString("any_value(resource_attributes)", "service.namespace")
+	where, args := promWhere(q.Range, q.Names)
+	// A series whose type or unit changed within the range gives several
+	// rows; the newest wins. JSON is extracted after aggregation, once per
+	// series rather than once per point.
+	type row struct {
+		PromSeries
+		last time.Time
+	}
+	byID := map[uint64]int{}
+	var out []row
+	err := s.scanRows(ctx, func(rows *sql.Rows) error {
+		var r row
+		res := &r.Resource
+		if err := rows.Scan(&r.ID, &r.Name, &r.Type, &r.Unit, &r.Monotonic, &r.last,
+			&res.ServiceName, &res.ServiceVersion, &res.InstanceID, &res.Environment, &res.Host, &res.AvailabilityZone,
+			&r.Namespace, &r.Attributes); err != nil {
+			return err
+		}
+		if i, ok := byID[r.ID]; ok {
+			if r.last.After(out[i].last) {
+				out[i] = r
+			}
+			return nil
+		}
+		if q.Limit > 0 && len(out) == q.Limit {
+			return invalidf("more than %d series match; add label matchers or narrow the range", q.Limit)
+		}
+		byID[r.ID] = len(out)
+		out = append(out, r)
+		return nil
+	}, `SELECT series_id, name, type, unit, coalesce(monotonic, false) AS mono, max(timestamp),
+	any_value(service_name), any_value(service_version), any_value(service_instance_id),
+	any_value(deployment_environment), any_value(host_name), any_value(availability_zone),
+	coalesce(`+nsExpr+`, ''), any_value(attributes)
+FROM metric_points WHERE `+where+`
+GROUP BY series_id, name, type, unit, mono`, append([]any{nsArg}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list series: %w", err)
+	}
+	series := make([]PromSeries, len(out))
+	for i := range out {
+		series[i] = out[i].PromSeries
+	}
+	return series, nil
+}
+
+// PromPointsQuery selects the points of one metric type.
+type PromPointsQuery struct {
+	Range TimeRange
+	Names []string // stored metric names, at least one
+	Type  string   // one of the telemetry.Metric* types
+	// Series, when set, restricts the read to these series ids.
+	Series []uint64
+	// Buckets asks for the bucket columns of histograms and the quantiles
+	// of summaries; without it only count and sum are read.
+	Buckets bool
+	// Limit caps the points read (0: no cap); more is an ErrInvalid.
+	Limit int
+}
+
+// PromPoint is one stored point. Times are Unix milliseconds.
+type PromPoint struct {
+	Series uint64
+	Time   int64
+	Start  int64 // 0 when unknown
+	Delta  bool  // delta temporality
+	Stale  bool  // flagged "no recorded value": the stream ended
+
+	Value float64 // gauges and sums
+
+	Count uint64 // histograms and summaries
+	Sum   float64
+
+	Bounds []float64 // explicit histograms
+	Counts []uint64
+
+	ExpScale     int32 // exponential histograms
+	ExpZero      uint64
+	ExpPosOffset int32
+	ExpPos       []uint64
+	ExpNegOffset int32
+	ExpNeg       []uint64
+
+	Quantiles, QuantileValues []float64 // summaries
+}
+
+// PromPoints calls fn for each point of q, ordered by series and time. The
+// point and its slices are only valid during the call.
+func (s *Service) PromPoints(ctx context.Context, q PromPointsQuery, fn func(*PromPoint) error) error {
+	if err := checkRange(q.Range); err != nil {
+		return err
+	}
+	if len(q.Names) == 0 {
+		return invalidf("no metric names to read points of")
+	}
+	var (
+		p                          PromPoint
+		value, sum                 sql.NullFloat64
+		count, zero                sql.Null[uint64]
+		scale, posOff, negOff      sql.Null[int32]
+		bounds, quantiles, qvalues metricList[float64]
+		counts, pos, neg           metricList[uint64]
+	)
+	var packed int64
+	dest := []any{&p.Series, &p.Time, &packed}
+	var cols string
+	switch {
+	case q.Type == telemetry.MetricGauge || q.Type == telemetry.MetricSum:
+		cols, dest = "value", append(dest, &value)
+	case !q.Buckets:
+		cols, dest = "count, sum", append(dest, &count, &sum)
+	case q.Type == telemetry.MetricHistogram:
+		cols, dest = "count, sum, bucket_bounds, bucket_counts", append(dest, &count, &sum, &bounds, &counts)
+	case q.Type == telemetry.MetricExponentialHistogram:
+		cols = `count, sum, exp_scale, exp_zero_count, exp_positive_offset, exp_positive_counts,
+	exp_negative_offset, exp_negative_counts`
+		dest = append(dest, &count, &sum, &scale, &zero, &posOff, &pos, &negOff, &neg)
+	case q.Type == telemetry.MetricSummary:
+		cols, dest = "count, sum, quantiles, quantile_values", append(dest, &count, &sum, &quantiles, &qvalues)
+	default:
+		return invalidf("unknown metric type %q", q.Type)
+	}
+	where, args := promWhere(q.Range, q.Names)
+	where += " AND type = ?"
+	args = append(args, q.Type)
+	if len(q.Series) > 0 {
+		// One argument whatever the number of ids: a list as text, since
+		// database/sql refuses uint64 arguments with the high bit set.
+		where += " AND series_id IN (SELECT unnest(CAST(? AS UBIGINT[])))"
+		list := make([]byte, 0, 21*len(q.Series)+2)
+		list = append(list, '[')
+		for i, id := range q.Series {
+			if i > 0 {
+				list = append(list, ',')
+			}
+			list = strconv.AppendUint(list, id, 10)
+		}
+		args = append(args, string(append(list, ']')))
+	}
+	read := 0
+	// Times travel as integers: the driver converts each TIMESTAMP value
+	// with a cgo call. Every column costs a conversion per row, so the start
+	// time, the stale flag and the temporality share one: start × 4 +
+	// stale × 2 + delta (start in milliseconds, far below 2^61).
+	err := s.scanRows(ctx, func(rows *sql.Rows) error {
+		if read++; q.Limit > 0 && read > q.Limit {
+			return invalidf("more than %d points to read; narrow the range or add label matchers", q.Limit)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		p.Start, p.Stale, p.Delta = packed>>2, packed&2 != 0, packed&1 != 0
+		p.Value, p.Count, p.Sum = value.Float64, count.V, sum.Float64
+		p.Bounds, p.Counts = bounds, counts
+		p.ExpScale, p.ExpZero, p.ExpPosOffset, p.ExpPos, p.ExpNegOffset, p.ExpNeg = scale.V, zero.V, posOff.V, pos, negOff.V, neg
+		p.Quantiles, p.QuantileValues = quantiles, qvalues
+		if q.Type == telemetry.MetricGauge || q.Type == telemetry.MetricSum {
+			p.Stale = p.Stale || !value.Valid
+		}
+		return fn(&p)
+	}, `SELECT series_id, epoch_ms(timestamp), coalesce(epoch_ms(start_timestamp), 0) * 4
+	+ CASE WHEN (flags & 1) <> 0 THEN 2 ELSE 0 END + CASE WHEN temporality = 'delta' THEN 1 ELSE 0 END, `+cols+`
+FROM metric_points WHERE `+where+`
+ORDER BY series_id, timestamp`, args...)
+	if err != nil {
+		return fmt.Errorf("cannot read points: %w", err)
+	}
+	return nil
+}
+
+// PromBounds returns, per series, the union of the bucket bounds of an
+// explicit histogram's points or the quantiles of a summary's, for listing
+// the le and quantile labels without reading every point.
+func (s *Service) PromBounds(ctx context.Context, r TimeRange, names []string, typ string) (map[uint64][]float64, error) {
+	if err := checkRange(r); err != nil {
+		return nil, err
+	}
+	col := "bucket_bounds"
+	if typ == telemetry.MetricSummary {
+		col = "quantiles"
+	} else if typ != telemetry.MetricHistogram {
+		return nil, invalidf("metric type %q has no bounds", typ)
+	}
+	where, args := promWhere(r, names)
+	out := map[uint64][]float64{}
+	err := s.scanRows(ctx, func(rows *sql.Rows) error {
+		var id uint64
+		var bounds metricList[float64]
+		if err := rows.Scan(&id, &bounds); err != nil {
+			return err
+		}
+		out[id] = append(out[id], bounds...)
+		return nil
+	}, `SELECT DISTINCT series_id, `+col+` FROM metric_points WHERE `+where+` AND type = ?`, append(args, typ)...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list bounds: %w", err)
+	}
+	return out, nil
+}
+
+// promWhere is the condition on time and names.
+func promWhere(r TimeRange, names []string) (string, []any) {
+	where := "timestamp >= ? AND timestamp < ?"
+	args := []any{r.From.UTC(), r.To.UTC()}
+	if len(names) > 0 {
+		where += " AND name IN (" + promPlaceholders(len(names)) + ")"
+		for _, n := range names {
+			args = append(args, n)
+		}
+	}
+	return where, args
+}
+
+// promPlaceholders returns n comma-separated placeholders.
+func promPlaceholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// promLimit is a SQL LIMIT reading one row more than limit, to tell that
+// there were more.
+func promLimit(limit int) int64 {
+	if limit <= 0 {
+		return 1 << 62
+	}
+	return int64(limit) + 1
+}
