@@ -83,6 +83,14 @@ func New(opt Options) (http.Handler, error) {
 		"/api/v1/issues/{id}/events": h.issueEvents,
 		"/api/v1/events/{event_id}":  h.event,
 		"/api/v1/projects":           h.projects,
+
+		"/api/v1/series/services":              h.servicesSeries,
+		"/api/v1/services/{name}/series":       h.serviceSeries,
+		"/api/v1/services/{name}/operations":   h.serviceOperations,
+		"/api/v1/services/{name}/dependencies": h.serviceDependencies,
+		"/api/v1/services/{name}/versions":     h.serviceVersions,
+		"/api/v1/services/{name}/slowest":      h.serviceSlowest,
+		"/api/v1/service-map":                  h.serviceMap,
 	} {
 		mux.Handle(pattern, h.serve(fn))
 	}

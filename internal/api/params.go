@@ -163,27 +163,7 @@ func (h *handler) traceQuery(r *http.Request) (query.TraceQuery, error) {
 const (
 	// minStep is the finest metric resolution the API serves.
 	minStep = time.Second
-	// targetPoints sets the default step: the smallest round step giving at
-	// most this many points, which with niceSteps gives 60 to 150.
-	targetPoints = 150
 )
-
-// niceSteps are the default steps; consecutive ones differ by at most 2.5x.
-var niceSteps = []time.Duration{
-	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
-	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
-	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
-}
-
-// defaultStep returns the step for a range when the caller gives none.
-func defaultStep(rng time.Duration) time.Duration {
-	for _, s := range niceSteps {
-		if rng/s <= targetPoints {
-			return s
-		}
-	}
-	return niceSteps[len(niceSteps)-1]
-}
 
 func (h *handler) metricQueryParams(r *http.Request) (query.MetricQuery, error) {
 	v := r.URL.Query()
@@ -208,7 +188,7 @@ func (h *handler) metricQueryParams(r *http.Request) (query.MetricQuery, error) 
 	}
 	switch {
 	case q.Step == 0:
-		q.Step = defaultStep(q.Range.To.Sub(q.Range.From))
+		q.Step = query.DefaultStep(q.Range.To.Sub(q.Range.From))
 	case q.Step < minStep:
 		return q, badParam("step", "%s is below the minimum of %s", q.Step, minStep)
 	}
