@@ -3,6 +3,7 @@ package apptest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -185,6 +186,22 @@ func TestDemo(t *testing.T) {
 			names = append(names, m.Name)
 		}
 		return slices.Contains(names, "fibpro.requests") && slices.Contains(names, "fibpro.fib_time"), fmt.Sprintf("metrics %v", names)
+	})
+
+	check("the services board shows the fleet", func() (bool, string) {
+		resp, err := http.Get("http://" + s.ui + "/")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		page := string(body)
+		for _, name := range fleet {
+			if !strings.Contains(page, `">`+name+`</a>`) {
+				return false, fmt.Sprintf("status %d, no card for %s", resp.StatusCode, name)
+			}
+		}
+		return resp.StatusCode == 200 && strings.Contains(page, `<svg class="spark"`), fmt.Sprintf("status %d", resp.StatusCode)
 	})
 
 	// Ctrl-C stops the fleet and the server cleanly.

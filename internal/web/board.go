@@ -41,6 +41,7 @@ type boardService struct {
 	Reasons []string // why the mark is not ok
 	Zones   []zoneGroup
 	Up      int
+	Series  []query.REDPoint
 }
 
 // zoneGroup is the instances of a service in one availability zone and
@@ -62,13 +63,21 @@ func (s *server) board(r *http.Request, f *frame) (any, error) {
 		return nil, err
 	}
 	f.Envs = environments(svcs)
+	series, err := s.opt.Query.ServiceSeries(r.Context(), query.ServiceSeriesQuery{Range: f.Range, Environment: f.Env})
+	if err != nil {
+		return nil, err
+	}
+	bySvc := map[string][]query.REDPoint{}
+	for _, sr := range series.Series {
+		bySvc[sr.Service] = sr.Points
+	}
 	live := f.Range.To.After(f.Now.Add(-staleAfter)) // the range ends now: instances can be down
 	p := boardPage{IngestURL: s.opt.IngestURL, Counts: map[string]int{}}
 	for _, sv := range svcs {
 		if f.Env != "" && !slices.Contains(sv.Environments, f.Env) {
 			continue
 		}
-		b := boardService{ServiceSummary: sv}
+		b := boardService{ServiceSummary: sv, Series: bySvc[sv.Name]}
 		groups := map[[2]string]*zoneGroup{}
 		for _, in := range sv.Instances {
 			if f.Env != "" && in.Environment != f.Env {

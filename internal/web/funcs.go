@@ -17,6 +17,7 @@ var funcs = template.FuncMap{
 	"ranges":  func() any { return Ranges },
 	"join":    strings.Join,
 	"shortID": func(s string) string { return s[:min(len(s), 8)] },
+	"spark":   sparkline,
 }
 
 // fmtRate prints a per-second rate in four characters or so.

@@ -31,6 +31,7 @@ var staticFS embed.FS
 // Queries is what the pages read.
 type Queries interface {
 	Services(ctx context.Context, r query.TimeRange) ([]query.ServiceSummary, error)
+	ServiceSeries(ctx context.Context, q query.ServiceSeriesQuery) (*query.ServiceSeriesResult, error)
 }
 
 // Options configure the dashboard. Query is required.

@@ -28,6 +28,27 @@ func (f *fakeQueries) Services(_ context.Context, r query.TimeRange) ([]query.Se
 	return f.services, nil
 }
 
+// ServiceSeries gives every service with requests a rising series, with
+// errors in the last step.
+func (f *fakeQueries) ServiceSeries(_ context.Context, q query.ServiceSeriesQuery) (*query.ServiceSeriesResult, error) {
+	res := &query.ServiceSeriesResult{Step: time.Minute}
+	for _, sv := range f.services {
+		if sv.Requests == 0 {
+			continue
+		}
+		sr := query.ServiceSeries{Service: sv.Name, RequestSpans: "server"}
+		for i := range 6 {
+			p := query.REDPoint{Time: q.Range.From.Add(time.Duration(i) * time.Minute), Requests: int64(10 * i), Rate: float64(i) / 6}
+			if i == 5 && sv.ErrorRate > 0 {
+				p.Errors, p.ErrorRate = 5, 0.1
+			}
+			sr.Points = append(sr.Points, p)
+		}
+		res.Series = append(res.Series, sr)
+	}
+	return res, nil
+}
+
 func fleet() *fakeQueries {
 	inst := func(id, zone, env string, age time.Duration) query.Instance {
 		return query.Instance{ID: id, Host: "host-" + id, AvailabilityZone: zone, Environment: env, Version: "1.0", LastSeen: now.Add(-age)}
