@@ -122,10 +122,16 @@ func (h *handler) limited(fn func(*http.Request) result) func(*http.Request) res
 				defer cancel()
 			}
 		}
+		// A free slot is taken even when the deadline has passed: the
+		// engine then reports the timeout as Prometheus does.
 		select {
 		case h.slots <- struct{}{}:
-		case <-ctx.Done():
-			return result{err: execError(fmt.Errorf("waiting for one of %d query slots: %w", cap(h.slots), ctx.Err()))}
+		default:
+			select {
+			case h.slots <- struct{}{}:
+			case <-ctx.Done():
+				return result{err: execError(fmt.Errorf("query timed out waiting for one of %d query slots: %w", cap(h.slots), ctx.Err()))}
+			}
 		}
 		defer func() { <-h.slots }()
 		return fn(r)
