@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+
+	"github.com/fibinc/telltale/internal/telemetry"
 )
 
 // maxDepth bounds the nesting of arrays and kvlists written as JSON, so that a
@@ -32,7 +34,7 @@ func appendAttrsHashed(dst []byte, kvs []*commonpb.KeyValue) ([]byte, uint64) {
 		}
 		start := len(dst)
 		dst = appendPair(dst, kv, 0)
-		sum += mix64(fnv64a(fnvOffset, dst[start:]))
+		sum += telemetry.PairHash(dst[start:])
 	}
 	return append(dst, '}'), sum
 }
@@ -172,29 +174,6 @@ func valueString(v *commonpb.AnyValue) string {
 		return x.StringValue
 	}
 	return string(appendValue(nil, v, 0))
-}
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnv64a[T string | []byte](h uint64, b T) uint64 {
-	for i := 0; i < len(b); i++ {
-		h ^= uint64(b[i])
-		h *= fnvPrime
-	}
-	return h
-}
-
-// mix64 is the splitmix64 finaliser. FNV alone spreads its input poorly in the
-// high bits, which a sum of hashes would then carry into collisions.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
 }
 
 // uniqueKeys drops every pair whose key comes again later in kvs. Keys must

@@ -1,7 +1,6 @@
 package otlp
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -100,7 +99,7 @@ func (c *converter) metric(base telemetry.MetricPoint, resHash uint64, m *metric
 			return
 		}
 	}
-	nameHash := fnv64a(fnvOffset, base.Name)
+	nameHash := telemetry.FNV64a(telemetry.FNVOffset, base.Name)
 
 	switch d := m.GetData().(type) {
 	case *metricspb.Metric_Gauge:
@@ -188,23 +187,13 @@ func (c *converter) point(base *telemetry.MetricPoint, nameHash, resHash uint64,
 	c.out.Batch.Metrics = append(c.out.Batch.Metrics, *base)
 	mp := &c.out.Batch.Metrics[len(c.out.Batch.Metrics)-1]
 	mp.Attributes = jsonText(c.buf)
-	mp.SeriesID = seriesID(nameHash, resHash, attrHash)
+	mp.SeriesID = telemetry.SeriesID(nameHash, resHash, attrHash)
 	mp.Time = t
 	if start != 0 {
 		mp.StartTime = unixNano(start)
 	}
 	mp.Flags = flags
 	return mp
-}
-
-// seriesID combines the hash of the metric name with the order-independent
-// hashes of the resource and point attributes. They are kept apart so that an
-// attribute moving between resource and point makes a different series.
-func seriesID(nameHash, resHash, attrHash uint64) uint64 {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], resHash)
-	binary.LittleEndian.PutUint64(b[8:], attrHash)
-	return mix64(fnv64a(nameHash, b[:]))
 }
 
 func (c *converter) rejectMetric(n int, msg string, w where) {

@@ -2,7 +2,6 @@ package statsd
 
 import (
 	"cmp"
-	"encoding/binary"
 	"slices"
 	"unicode/utf8"
 
@@ -93,7 +92,7 @@ func newMeta(m *dec.Metric, defaultService string, buf []byte) (*seriesMeta, []b
 	meta.res.Attributes = "{}"
 	if len(m.ContainerID) > 0 {
 		buf = appendPair(buf[:0], attrContainerID, m.ContainerID)
-		resHash += pairHash(buf)
+		resHash += telemetry.PairHash(buf)
 		meta.res.Attributes = "{" + string(buf) + "}"
 	}
 
@@ -107,7 +106,7 @@ func newMeta(m *dec.Metric, defaultService string, buf []byte) (*seriesMeta, []b
 		}
 		start := len(buf)
 		buf = appendPair(buf, string(a.key), a.value)
-		attrHash += pairHash(buf[start:])
+		attrHash += telemetry.PairHash(buf[start:])
 	}
 	buf = append(buf, '}')
 	meta.attrs = "{}"
@@ -115,9 +114,9 @@ func newMeta(m *dec.Metric, defaultService string, buf []byte) (*seriesMeta, []b
 		meta.attrs = string(buf)
 	}
 
-	meta.id = seriesID(fnv64a(fnvOffset, meta.name), resHash, attrHash)
+	meta.id = telemetry.SeriesID(telemetry.FNV64a(telemetry.FNVOffset, meta.name), resHash, attrHash)
 	if isDistribution(m.Type) {
-		meta.summaryID = seriesID(fnv64a(fnv64a(fnvOffset, meta.name), summarySuffix), resHash, attrHash)
+		meta.summaryID = telemetry.SeriesID(telemetry.FNV64a(telemetry.FNV64a(telemetry.FNVOffset, meta.name), summarySuffix), resHash, attrHash)
 	}
 	return meta, buf
 }
@@ -129,59 +128,27 @@ func isDistribution(t dec.Type) bool {
 // addPairHash adds the hash of the JSON pair key:value to sum.
 func addPairHash(buf []byte, sum uint64, key string, value []byte) ([]byte, uint64) {
 	buf = appendPair(buf, key, value)
-	return buf, sum + pairHash(buf)
-}
-
-func pairHash(pair []byte) uint64 { return mix64(fnv64a(fnvOffset, pair)) }
-
-// seriesID is the series id of internal/decode/otlp.
-func seriesID(nameHash, resHash, attrHash uint64) uint64 {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], resHash)
-	binary.LittleEndian.PutUint64(b[8:], attrHash)
-	return mix64(fnv64a(nameHash, b[:]))
+	return buf, sum + telemetry.PairHash(buf)
 }
 
 // seriesKey identifies the aggregate of a line: its type, name, tags (in any
 // order) and container. It hashes the raw bytes, which is cheaper than the
 // series id, computed only when a series is created.
 func seriesKey(m *dec.Metric) uint64 {
-	h := fnv64a(fnvOffset, m.Name)
-	h = (h ^ uint64(m.Type)) * fnvPrime
+	h := telemetry.FNV64a(telemetry.FNVOffset, m.Name)
+	h = (h ^ uint64(m.Type)) * telemetry.FNVPrime
 	var tags uint64
 	for _, t := range m.Tags {
-		tags += mix64(fnv64a(fnvOffset, t))
+		tags += telemetry.Mix64(telemetry.FNV64a(telemetry.FNVOffset, t))
 	}
-	h = mix64(h) ^ mix64(tags+1)
+	h = telemetry.Mix64(h) ^ telemetry.Mix64(tags+1)
 	if len(m.ContainerID) > 0 {
-		h ^= mix64(fnv64a(fnvPrime, m.ContainerID))
+		h ^= telemetry.Mix64(telemetry.FNV64a(telemetry.FNVPrime, m.ContainerID))
 	}
-	return mix64(h)
+	return telemetry.Mix64(h)
 }
 
-func memberHash(b []byte) uint64 { return mix64(fnv64a(fnvOffset, b)) }
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnv64a[T string | []byte](h uint64, b T) uint64 {
-	for i := 0; i < len(b); i++ {
-		h ^= uint64(b[i])
-		h *= fnvPrime
-	}
-	return h
-}
-
-// mix64 is the splitmix64 finaliser, as in internal/decode/otlp.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
-}
+func memberHash(b []byte) uint64 { return telemetry.Mix64(telemetry.FNV64a(telemetry.FNVOffset, b)) }
 
 // appendPair appends "key":"value" as JSON.
 func appendPair(dst []byte, key string, value []byte) []byte {
