@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"slices"
 	"time"
@@ -28,6 +29,11 @@ const (
 	staleAfter = time.Minute
 	downAfter  = 5 * time.Minute
 )
+
+type boardQueries interface {
+	Services(ctx context.Context, r query.TimeRange) ([]query.ServiceSummary, error)
+	ServiceSeries(ctx context.Context, q query.ServiceSeriesQuery) (*query.ServiceSeriesResult, error)
+}
 
 type boardPage struct {
 	Services  []boardService

@@ -14,12 +14,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/state"
 )
 
 //go:embed templates/*.html
@@ -28,10 +30,20 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Queries is what the pages read.
+// Queries is what the pages read; each page's file says what it needs.
 type Queries interface {
-	Services(ctx context.Context, r query.TimeRange) ([]query.ServiceSummary, error)
-	ServiceSeries(ctx context.Context, q query.ServiceSeriesQuery) (*query.ServiceSeriesResult, error)
+	boardQueries
+	serviceQueries
+	mapQueries
+	logQueries
+	requestQueries
+	errorQueries
+	metricQueries
+}
+
+// IssueStatus changes an issue's status (unresolved, resolved, ignored).
+type IssueStatus interface {
+	SetStatus(ctx context.Context, id int64, status string) (state.Issue, error)
 }
 
 // Options configure the dashboard. Query is required.
@@ -40,6 +52,11 @@ type Options struct {
 	// IngestURL is the OTLP/HTTP base URL shown in empty states, e.g.
 	// http://localhost:4318.
 	IngestURL string
+	// DSN is the Sentry DSN shown in the errors page's empty state.
+	DSN string
+	// Status resolves and ignores issues; without it the issue pages
+	// offer no actions.
+	Status IssueStatus
 	// MaxRange caps the time range of a page; default 31 days.
 	MaxRange time.Duration
 	Now      func() time.Time
@@ -67,29 +84,87 @@ func New(opt Options) (http.Handler, error) {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &server{opt: opt, pages: map[string]*template.Template{}, log: opt.Logger.With("component", "web")}
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
-	if err != nil {
-		return nil, fmt.Errorf("cannot parse dashboard layout: %w", err)
-	}
-	for _, page := range []string{"board", "error"} {
-		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+page+".html")
-		if err != nil {
-			return nil, fmt.Errorf("cannot parse dashboard page %s: %w", page, err)
-		}
-		s.pages[page] = t
-	}
-	static, err := fs.Sub(staticFS, "static")
-	if err != nil {
+	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	if err := s.serveStatic(mux); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("GET /{$}", s.page("board", s.board))
 	mux.HandleFunc("GET /search", s.search)
+	s.serviceRoutes(mux)
+	s.mapRoutes(mux)
+	s.logRoutes(mux)
+	s.requestRoutes(mux)
+	s.errorRoutes(mux)
+	s.metricRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", s.frame(r, "Not found"), errorPage{Message: fmt.Sprintf("There is no page at %s.", r.URL.Path)})
 	})
 	return securityHeaders(mux), nil
+}
+
+// parseTemplates parses every page in templates/ with the layout: page
+// "x" is templates/x.html, and defines "content" (and optionally other
+// templates of its own).
+func (s *server) parseTemplates() error {
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return fmt.Errorf("cannot parse dashboard layout: %w", err)
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		page := strings.TrimSuffix(path.Base(name), ".html")
+		if page == "layout" {
+			continue
+		}
+		t, err := template.Must(base.Clone()).ParseFS(templateFS, name)
+		if err != nil {
+			return fmt.Errorf("cannot parse dashboard page %s: %w", page, err)
+		}
+		s.pages[page] = t
+	}
+	return nil
+}
+
+// serveStatic serves static/ and two bundles: /static/app.css is
+// style.css followed by pages/*.css, /static/app.js is app.js followed by
+// pages/*.js, so each page keeps its own style and script in its own file
+// and the browser still fetches one of each.
+func (s *server) serveStatic(mux *http.ServeMux) error {
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return err
+	}
+	for _, b := range []struct{ name, first, glob, ctype string }{
+		{"app.css", "style.css", "pages/*.css", "text/css; charset=utf-8"},
+		{"app.js", "app.js", "pages/*.js", "text/javascript; charset=utf-8"},
+	} {
+		files, err := fs.Glob(static, b.glob)
+		if err != nil {
+			return err
+		}
+		var bundle []byte
+		for _, f := range append([]string{b.first}, files...) {
+			data, err := fs.ReadFile(static, f)
+			if err != nil {
+				return fmt.Errorf("cannot read %s: %w", f, err)
+			}
+			bundle = append(append(bundle, data...), '\n')
+		}
+		ctype := b.ctype
+		mux.HandleFunc("GET /static/"+b.name, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ctype)
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			w.Write(bundle)
+		})
+	}
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	return nil
 }
 
 // frame is what every page shows around its content.

@@ -22,6 +22,13 @@ var now = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 // internal/query, these tests are about what the pages show.
 type fakeQueries struct {
 	services []query.ServiceSummary
+	// Each page's test file defines its part of the fake.
+	fakeServicePage
+	fakeMap
+	fakeLogs
+	fakeRequests
+	fakeErrors
+	fakeMetrics
 }
 
 func (f *fakeQueries) Services(_ context.Context, r query.TimeRange) ([]query.ServiceSummary, error) {

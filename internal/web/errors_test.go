@@ -1,0 +1,4 @@
+package web
+
+// fakeErrors is the errors page's part of fakeQueries.
+type fakeErrors struct{}

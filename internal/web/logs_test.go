@@ -1,0 +1,4 @@
+package web
+
+// fakeLogs is the logs page's part of fakeQueries.
+type fakeLogs struct{}
