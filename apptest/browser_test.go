@@ -63,6 +63,12 @@ func newBrowser(t *testing.T, base string) *browser {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Chromium may still write its profile as it exits, which t.TempDir's
+	// cleanup reports as a failure; this directory is removed best-effort.
+	profile, err := os.MkdirTemp("", "telltale-chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The flags keep Chromium off the network it cannot reach here, and
 	// let it run as root in a container.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -73,7 +79,7 @@ func newBrowser(t *testing.T, base string) *browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1400, 900),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -97,8 +103,10 @@ func newBrowser(t *testing.T, base string) *browser {
 		t.Fatalf("cannot start Chromium (%s): %v", exe, err)
 	}
 	t.Cleanup(func() {
+		chromedp.Cancel(ctx) // closes the browser and waits for it
 		cancelTab()
 		cancelAlloc()
+		os.RemoveAll(profile)
 	})
 	return b
 }
