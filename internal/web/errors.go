@@ -131,6 +131,13 @@ func (p errorsPage) URL(kv ...string) string {
 	return link(p.frame, "/errors", pairs...)
 }
 
+// ServiceURL links to a service's page.
+func (p errorsPage) ServiceURL(name string) string { return serviceURL(p.frame, name) }
+
+func serviceURL(f frame, name string) string { return link(f, "/services/"+url.PathEscape(name)) }
+
+func requestURL(f frame, id string) string { return link(f, "/requests/"+url.PathEscape(id)) }
+
 // Tabs are the status filters, in order.
 func (p errorsPage) Tabs() []string { return issueStatusTabs }
 
@@ -354,6 +361,12 @@ func (p issuePage) EventURL(eventID string) string {
 	return link(p.frame, fmt.Sprintf("/errors/%d", p.Issue.ID), "event", eventID)
 }
 
+// ServiceURL links to a service's page.
+func (p issuePage) ServiceURL(name string) string { return serviceURL(p.frame, name) }
+
+// RequestURL links to a request's view, by trace id or request id.
+func (p issuePage) RequestURL(id string) string { return requestURL(p.frame, id) }
+
 // Seen tells whether the event is the one shown.
 func (p issuePage) Seen(eventID string) bool { return p.Event != nil && p.Event.EventID == eventID }
 
@@ -415,7 +428,7 @@ func (s *server) issuePage(r *http.Request, f *frame) (any, error) {
 			p.Release = ev.Release
 		}
 		if rid := cmp.Or(ev.TraceID, ev.RequestID); rid != "" {
-			p.Request = link(*f, "/requests/"+url.PathEscape(rid))
+			p.Request = requestURL(*f, rid)
 		}
 		p.Stack = stackViews(&ev.ErrorEvent)
 		p.Chain = chainHops(*f, ev)
@@ -472,7 +485,7 @@ func tagViews(f frame, d *query.IssueDetail) []tagView {
 			val := tagValue{Value: tv.Value, Count: tv.Count}
 			val.Pct, val.Width = share(tv.Count)
 			if t.Key == "service" {
-				val.Link = link(f, "/services/"+url.PathEscape(tv.Value))
+				val.Link = serviceURL(f, tv.Value)
 			}
 			shown += tv.Count
 			v.Values = append(v.Values, val)
@@ -643,14 +656,14 @@ func (p *issuePage) eventFields(f frame, ev *query.Event) {
 	add(&p.Fields, "event id", e.EventID, "")
 	add(&p.Fields, "time", e.Time.UTC().Format("2006-01-02 15:04:05.000 MST"), "")
 	if e.TraceID != "" {
-		add(&p.Fields, "trace id", e.TraceID, link(f, "/requests/"+url.PathEscape(e.TraceID)))
+		add(&p.Fields, "trace id", e.TraceID, requestURL(f, e.TraceID))
 	}
 	if e.RequestID != "" {
-		add(&p.Fields, "request id", e.RequestID, link(f, "/requests/"+url.PathEscape(e.RequestID)))
+		add(&p.Fields, "request id", e.RequestID, requestURL(f, e.RequestID))
 	}
 	add(&p.Fields, "span id", e.SpanID, "")
 	if e.ServiceName != "" {
-		add(&p.Fields, "service", e.ServiceName, link(f, "/services/"+url.PathEscape(e.ServiceName)))
+		add(&p.Fields, "service", e.ServiceName, serviceURL(f, e.ServiceName))
 	}
 	add(&p.Fields, "version", e.ServiceVersion, "")
 	add(&p.Fields, "release", e.Release, "")

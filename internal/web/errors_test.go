@@ -302,6 +302,12 @@ func TestIssueList(t *testing.T) {
 		}
 	}
 
+	// A service name is one path segment of its link.
+	q.issueList[0].Service = "pay/ments?x"
+	if body := get("/errors"); !strings.Contains(body, `<a class="service-link" href="/services/pay%2Fments%3Fx">pay/ments?x</a>`) {
+		t.Error("a service name with / and ? is not escaped in its link")
+	}
+
 	// Pages: 120 issues make three pages, with links between them.
 	q.issueList = nil
 	for i := range 120 {
@@ -549,4 +555,25 @@ func FuzzBackTo(f *testing.F) {
 			t.Fatalf("Referer %q sends to %q, which resolves to %s", ref, got, res)
 		}
 	})
+}
+
+// The issue page is the heaviest of the errors pages: a stack, a chain, a
+// grouping tree of both variants.
+func BenchmarkIssuePage(b *testing.B) {
+	q, st := errorFleet(&fakeStatus{})
+	h, err := New(Options{Query: q, Status: st, Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, target := range []string{"/errors", "/errors/1"} {
+		b.Run(strings.TrimPrefix(target, "/"), func(b *testing.B) {
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+				if rec.Code != 200 {
+					b.Fatal(rec.Code)
+				}
+			}
+		})
+	}
 }
