@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/query/filter"
 )
 
 // requestQueries is what the request page reads.
@@ -54,7 +56,8 @@ func (s *server) requestRoutes(mux *http.ServeMux) {
 			id := r.PathValue("id")
 			req, err := s.opt.Query.Request(r.Context(), id)
 			if errors.Is(err, query.ErrNotFound) {
-				http.Redirect(w, r, "/logs?"+url.Values{"q": {filterValue(id)}}.Encode(), http.StatusSeeOther)
+				// As typed: a one-word query may be a filter, such as level>=warn.
+				http.Redirect(w, r, "/logs?"+url.Values{"q": {id}}.Encode(), http.StatusSeeOther)
 				return
 			}
 			if err == nil {
@@ -119,11 +122,11 @@ type requestError struct {
 type chainHop struct {
 	query.ChainLink
 	Colour     string
-	SpanKnown  bool // the span is drawn, so the hop links to it
+	SpanKnown  bool        // the span is drawn, so the hop links to it
 	TopFrames  []frameLine // the innermost in-app frames
 	AppFrames  []frameLine // the other in-app frames shown
 	MoreFrames int         // in-app frames left out
-	OtherCount int // frames not in the app
+	OtherCount int         // frames not in the app
 }
 
 type frameLine struct{ Function, File string }
@@ -137,19 +140,18 @@ type waterfall struct {
 }
 
 type spanRow struct {
-	SpanID, Name, Service, Kind, Status, StatusMessage string
-	Colour                                             string
-	Depth, DepthClass                                  int
-	DurationMs                                         float64
-	// X and W place the bar on the trace's time axis, in percent.
-	X, W     string
-	Err      bool
-	Selected bool
-	Logs     []logMark
+	SpanID, Name, Service, Kind, StatusMessage string
+	Colour                                     string
+	Depth, DepthClass                          int
+	Duration                                   string
+	Href                                       string // selects the span
+	Err                                        bool
+	Selected                                   bool
+	// Bar is the span's bar on the trace's time axis, with its log lines
+	// marked. It is drawn here rather than in the template as a trace may
+	// have thousands of rows; it holds numbers and fixed class names only.
+	Bar template.HTML
 }
-
-// logMark is a log record drawn on its span's bar.
-type logMark struct{ X, Level string }
 
 type logLine struct {
 	query.LogRecord
@@ -298,13 +300,16 @@ func buildRequestPage(f frame, req *query.Request, errs []query.RequestError, sp
 	from := p.Start.Add(-time.Minute).Truncate(time.Second).UTC().Format(time.RFC3339)
 	to := end.Add(time.Minute + time.Second - 1).Truncate(time.Second).UTC().Format(time.RFC3339)
 	for _, t := range p.TraceIDs {
-		p.LogsLinks = append(p.LogsLinks, idLink{"trace " + shortenID(t), link(f, "/logs", "q", "trace_id:"+t, "from", from, "to", to)})
+		q := filter.Term{Field: "trace_id", Op: filter.Eq, Value: t}.String()
+		p.LogsLinks = append(p.LogsLinks, idLink{"trace " + shortenID(t), link(f, "/logs", "q", q, "from", from, "to", to)})
 	}
 	for _, rid := range p.RequestIDs {
-		p.LogsLinks = append(p.LogsLinks, idLink{"request " + shortenID(rid), link(f, "/logs", "q", "request_id:"+filterValue(rid), "from", from, "to", to)})
+		q := filter.Term{Field: "request_id", Op: filter.Eq, Value: rid}.String()
+		p.LogsLinks = append(p.LogsLinks, idLink{"request " + shortenID(rid), link(f, "/logs", "q", q, "from", from, "to", to)})
 	}
 
 	// The waterfalls, one per trace, at most maxSpansDrawn rows in all.
+	self := p.Self()
 	drawn := map[string]bool{}
 	for _, t := range req.Traces {
 		w := waterfall{TraceID: t.TraceID, DurationMs: t.DurationMs}
@@ -318,7 +323,8 @@ func buildRequestPage(f frame, req *query.Request, errs []query.RequestError, sp
 			}
 			p.Drawn++
 			drawn[sp.SpanID] = true
-			w.Rows = append(w.Rows, spanRowOf(t, sp, colours[sp.Service], logsBySpan[sp.SpanID], sp.SpanID == spanParam))
+			href := link(f, self, "span", sp.SpanID) + "#span-" + sp.SpanID
+			w.Rows = append(w.Rows, spanRowOf(t, sp, colours[sp.Service], href, logsBySpan[sp.SpanID], sp.SpanID == spanParam))
 		}
 		p.Waterfalls = append(p.Waterfalls, w)
 	}
@@ -380,21 +386,41 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func spanRowOf(t *query.Trace, sp query.Span, colour string, logs []query.LogRecord, selected bool) spanRow {
-	row := spanRow{SpanID: sp.SpanID, Name: sp.Name, Service: sp.Service, Kind: sp.Kind, Status: sp.StatusCode,
-		StatusMessage: sp.StatusMessage, Colour: colour, Depth: sp.Depth, DepthClass: min(sp.Depth, maxDepthClass),
-		DurationMs: sp.DurationMs, Err: sp.StatusCode == "error", Selected: selected}
+func spanRowOf(t *query.Trace, sp query.Span, colour, href string, logs []query.LogRecord, selected bool) spanRow {
+	row := spanRow{SpanID: sp.SpanID, Name: sp.Name, Service: sp.Service, Kind: sp.Kind, StatusMessage: sp.StatusMessage,
+		Colour: colour, Depth: sp.Depth, DepthClass: min(sp.Depth, maxDepthClass), Duration: fmtMs(sp.DurationMs),
+		Href: href, Err: sp.StatusCode == "error", Selected: selected}
 	total := t.DurationMs
 	if total <= 0 {
 		total = 1
 	}
-	x := clamp(sp.OffsetMs / total * 100)
-	row.X, row.W = pct(x), pct(max(clamp(sp.DurationMs/total*100), 0.2))
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg width="100%%" height="14" aria-hidden="true"><rect class="%s" x="%s" y="2" width="%s" height="10" rx="1"/>`,
+		colourClass(colour), pct(clamp(sp.OffsetMs/total*100)), pct(max(clamp(sp.DurationMs/total*100), 0.2)))
 	for _, l := range logs {
-		at := float64(l.Time.Sub(t.Start)) / 1e6
-		row.Logs = append(row.Logs, logMark{X: pct(clamp(at / total * 100)), Level: l.Level})
+		x := pct(clamp(float64(l.Time.Sub(t.Start)) / 1e6 / total * 100))
+		fmt.Fprintf(&b, `<line class="logmark lvl-%s" x1="%s" x2="%[2]s" y1="0" y2="14"/>`, levelClass(l.Level), x)
 	}
+	b.WriteString(`</svg>`)
+	row.Bar = template.HTML(b.String())
 	return row
+}
+
+// colourClass and levelClass pass only the class names the page makes,
+// as they are written into HTML unescaped.
+func colourClass(c string) string {
+	if len(c) == 2 && c[0] == 'c' && c[1] >= '0' && c[1] <= '9' {
+		return c
+	}
+	return ""
+}
+
+func levelClass(l string) string {
+	switch l {
+	case "trace", "debug", "info", "warn", "error", "fatal":
+		return l
+	}
+	return "none"
 }
 
 func clamp(v float64) float64 { return min(max(v, 0), 100) }
@@ -522,15 +548,6 @@ func attrValue(v json.RawMessage) string {
 		return b.String()
 	}
 	return string(v)
-}
-
-// filterValue writes a value for the filter language, quoted when it
-// holds what would end or change a bare word.
-func filterValue(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n()\"\\") && !strings.HasSuffix(s, "*") && !strings.HasPrefix(s, "-") {
-		return s
-	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // shortenID keeps titles short: the first 8 characters of long ids.

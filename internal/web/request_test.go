@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/query/filter"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
 
@@ -330,20 +333,103 @@ func TestRequestEscaping(t *testing.T) {
 	}
 }
 
-func TestFilterValue(t *testing.T) {
-	for in, want := range map[string]string{
-		"abc-1":      "abc-1",
-		"a b":        `"a b"`,
-		`say "hi"`:   `"say \"hi\""`,
-		`C:\x`:       `"C:\\x"`,
-		"pre*":       `"pre*"`,
-		"-v":         `"-v"`,
-		"":           `""`,
-		"f(x)":       `"f(x)"`,
-		"trace:abcd": "trace:abcd",
-	} {
-		if got := filterValue(in); got != want {
-			t.Errorf("filterValue(%q) = %s, want %s", in, got, want)
+// TestRequestLogsLinks checks that the links to the logs page carry
+// filters that find the ids again, whatever they hold.
+func TestRequestLogsLinks(t *testing.T) {
+	const odd = `order "7" (retry) \ 2`
+	q := requestFleet()
+	req := logsOnlyRequest()
+	req.ID = odd
+	for i := range req.Logs {
+		req.Logs[i].RequestID = odd
+	}
+	q.requests[odd] = req
+	rec := httptest.NewRecorder()
+	newServer(t, q).ServeHTTP(rec, httptest.NewRequest("GET", "/requests/"+url.PathEscape(odd), nil))
+	m := regexp.MustCompile(`class="logs-link" href="([^"]+)"`).FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		t.Fatalf("no logs link in:\n%s", rec.Body)
+	}
+	u, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := filter.Parse(u.Query().Get("q"))
+	if err != nil {
+		t.Fatalf("the logs link's filter %q does not parse: %v", u.Query().Get("q"), err)
+	}
+	if want := (filter.Term{Field: "request_id", Op: filter.Eq, Value: odd}); e != want {
+		t.Errorf("the logs link's filter is %#v, want %#v", e, want)
+	}
+	if u.Query().Get("from") != "2026-05-04T09:58:00Z" || u.Query().Get("to") != "2026-05-04T10:00:02Z" {
+		t.Errorf("the logs link's range is %s to %s", u.Query().Get("from"), u.Query().Get("to"))
+	}
+}
+
+// FuzzSpanDetail feeds stored JSON of any shape to the span details: the
+// page must render, and attributes must come out sorted, once each.
+func FuzzSpanDetail(f *testing.F) {
+	f.Add([]byte(`{"a":"x","b":2,"c":{"d":[1,true,null]}}`), []byte(`[{"time":"2026-05-04T10:00:00Z","name":"exception","attributes":{"exception.type":"E","exception.message":"m","exception.stacktrace":"s"}}]`), []byte(`[{"trace_id":"t","span_id":"s","trace_state":"","attributes":{"k":"v"}}]`))
+	f.Add([]byte(`not json`), []byte(`{}`), []byte(`[1,2]`))
+	f.Add([]byte(`{"a":1,"a":2}`), []byte(`[{"time":"yesterday"}]`), []byte(`null`))
+	f.Add([]byte(``), []byte(`[{"name":"<script>alert(1)</script>"}]`), []byte(`[{}]`))
+	q := requestFleet()
+	h := requestServer(f, q)
+	f.Fuzz(func(t *testing.T, attrs, events, links []byte) {
+		req := fibproRequest("fuzz")
+		sp := &req.Traces[0].Spans[4]
+		sp.Attributes, sp.Events, sp.Links = attrs, events, links
+		q.requests["fuzz"] = req
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/requests/fuzz?span="+fibPricing, nil))
+		if rec.Code != 200 {
+			t.Fatalf("status %d:\n%s", rec.Code, rec.Body)
+		}
+		kvs := flatten(attrs)
+		for i := 1; i < len(kvs); i++ {
+			if kvs[i-1].Key >= kvs[i].Key {
+				t.Fatalf("attributes not sorted and unique: %q", kvs)
+			}
+		}
+		var m map[string]any
+		if json.Unmarshal(attrs, &m) == nil && len(kvs) != len(m) {
+			t.Fatalf("%d attributes shown of %d", len(kvs), len(m))
+		}
+		for _, a := range kvs {
+			if s, ok := m[a.Key].(string); ok && a.Value != s {
+				t.Fatalf("attribute %q shown as %q, want %q", a.Key, a.Value, s)
+			}
+		}
+	})
+}
+
+func BenchmarkRequestPage(b *testing.B) {
+	q := requestFleet()
+	req := fibproRequest("big")
+	tr := req.Traces[0]
+	for i := range maxSpansDrawn {
+		sp := tr.Spans[i%len(tr.Spans)]
+		sp.SpanID = fmt.Sprintf("%016x", i+1<<40)
+		tr.Spans = append(tr.Spans, sp)
+	}
+	tr.SpanCount = len(tr.Spans)
+	q.requests["big"] = req
+	h := requestServer(b, q)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/requests/big?span="+fibPricing, nil))
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
 		}
 	}
+}
+
+// requestServer is newServer for fuzz tests and benchmarks.
+func requestServer(tb testing.TB, q Queries) http.Handler {
+	h, err := New(Options{Query: q, IngestURL: "http://localhost:4318", Now: func() time.Time { return now }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }
