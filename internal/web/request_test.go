@@ -433,3 +433,44 @@ func requestServer(tb testing.TB, q Queries) http.Handler {
 	}
 	return h
 }
+
+// TestRequestTraces shows a request id that went through two traces, a
+// retry: a waterfall each, on its own time axis.
+func TestRequestTraces(t *testing.T) {
+	q := requestFleet()
+	req := fibproRequest("a/b retried")
+	retry := *req.Traces[0]
+	retry.TraceID = "0af7651916cd43dd8448eb211c80319c"
+	retry.Start = retry.Start.Add(time.Second)
+	retry.Spans = nil
+	for _, sp := range req.Traces[0].Spans[:3] {
+		sp.TraceID, sp.SpanID, sp.Start = retry.TraceID, "r"+sp.SpanID[1:], sp.Start.Add(time.Second)
+		retry.Spans = append(retry.Spans, sp)
+	}
+	retry.Spans[1].ParentSpanID = retry.Spans[0].SpanID
+	retry.SpanCount, retry.ErrorCount = 3, 1
+	req.Traces = append(req.Traces, &retry)
+	q.requests["a/b retried"] = req
+	rec := httptest.NewRecorder()
+	newServer(t, q).ServeHTTP(rec, httptest.NewRequest("GET", "/requests/"+url.PathEscape("a/b retried"), nil))
+	body := rec.Body.String()
+	if rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	for _, want := range []string{
+		`<h1>Request <code class="req-id">a/b retried</code>`,
+		`<dt>Traces</dt>`,
+		`<h3>Trace <a class="trace-link" href="/requests/` + fibTrace + `"><code>` + fibTrace + `</code></a> <small>1.88ms</small></h3>`,
+		`<h3>Trace <a class="trace-link" href="/requests/0af7651916cd43dd8448eb211c80319c">`,
+		`href="/requests/a%2Fb%20retried?span=rff77ca80102becb#span-rff77ca80102becb"`,
+		`<div><dt>Spans</dt><dd class="num">8</dd></div>`,
+		`4 failed spans`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("two-trace request lacks %s", want)
+		}
+	}
+	if n := strings.Count(body, `<table class="waterfall"`); n != 2 {
+		t.Errorf("%d waterfalls, want 2", n)
+	}
+}
