@@ -227,7 +227,18 @@ func (h *handler) logs(r *http.Request) (any, error) {
 
 func (h *handler) request(r *http.Request) (any, error) {
 	req, err := h.q.Request(r.Context(), r.PathValue("id"))
-	return response{Data: req}, err
+	if err != nil {
+		return nil, err
+	}
+	errs, err := h.q.RequestErrors(r.Context(), req)
+	if err != nil {
+		return nil, err
+	}
+	return response{Data: struct {
+		*query.Request
+		// Errors are the request's errors with their remote chains.
+		Errors []query.RequestError `json:"errors"`
+	}{req, errs}}, nil
 }
 
 func (h *handler) metrics(r *http.Request) (any, error) {
