@@ -176,21 +176,107 @@ func (b *browser) checkClean() {
 	b.problems = nil
 }
 
+// click clicks the first element matching sel whose text contains text
+// ("" for any), then waits for next to be visible on the page it leads to.
+func (b *browser) click(sel, text, next string) {
+	b.t.Helper()
+	var found bool
+	js := fmt.Sprintf(`(() => {
+		for (const el of document.querySelectorAll(%q)) {
+			if (el.textContent.includes(%q)) { el.click(); return true; }
+		}
+		return false;
+	})()`, sel, text)
+	b.run(fmt.Sprintf("click %s %q", sel, text), chromedp.Evaluate(js, &found))
+	if !found {
+		var loc string
+		chromedp.Run(b.ctx, chromedp.Location(&loc))
+		b.t.Fatalf("at %s: nothing matches %s with text %q", loc, sel, text)
+	}
+	b.run("wait for "+next, chromedp.WaitVisible(next, chromedp.ByQuery))
+}
+
+// texts returns the text of every element matching sel.
+func (b *browser) texts(sel string) []string {
+	b.t.Helper()
+	var out []string
+	b.run("read all "+sel, chromedp.Evaluate(fmt.Sprintf("Array.from(document.querySelectorAll(%q), e => e.textContent.trim())", sel), &out))
+	return out
+}
+
+func (b *browser) expect(what string, got []string, want ...string) {
+	b.t.Helper()
+	all := strings.Join(got, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			b.t.Errorf("%s: no %q in:\n%s", what, w, all)
+		}
+	}
+}
+
 // browseDemo clicks through the dashboard over the demo's data as an
-// on-call engineer would, checking what is on screen at each step.
+// on-call engineer would, from the services board to a service, to one of
+// its slow requests, to the service map, and to the error whose remote
+// chain ends in pricing's bad log level and that error's request, checking
+// what is on screen at each step.
 func browseDemo(t *testing.T, ui string) {
 	b := newBrowser(t, "http://"+ui)
 
 	b.open("/", "article.card a.name")
-	board := b.text("main")
-	for _, name := range []string{"fibfrontend", "pricing", "userstore"} {
-		if !strings.Contains(board, name) {
-			t.Errorf("the board does not show %s:\n%s", name, board)
-		}
-	}
+	b.expect("board", b.texts("article.card a.name"), "fibfrontend", "pricing", "userstore")
 	if n := b.count("article.card svg.spark"); n < 3 {
 		t.Errorf("%d sparklines on the board, want one per service", n)
 	}
 	b.shot("board")
+
+	// The board's fibfrontend card leads to its service page: charts with
+	// yesterday's line, operations, instances, the services it calls.
+	b.click("article.card a.name", "fibfrontend", ".svc .svc-name")
+	if got := b.text(".svc-name"); got != "fibfrontend" {
+		t.Errorf("service page of %q, want fibfrontend", got)
+	}
+	if n := b.count("figure.chart-box svg.chart"); n < 3 {
+		t.Errorf("%d charts on the service page, want requests, errors and latency", n)
+	}
+	b.expect("operations", b.texts("table.ops tr.op"), "GET /{n}")
+	b.expect("dependencies", b.texts("table.deps tbody.callees tr.dep"), "userstore", "pricing")
+	if n := b.count("table.instances tr.instance"); n < 1 {
+		t.Error("no instances on the service page")
+	}
+	b.shot("service")
+
+	// Its slowest request opens the request view: the waterfall crosses
+	// the fleet.
+	b.click("table.slowest a.request-link", "", "table.waterfall tr.span")
+	spans := b.texts("table.waterfall tr.span")
+	if len(spans) < 3 {
+		t.Errorf("%d spans in the waterfall, want at least 3", len(spans))
+	}
+	b.expect("request view services", b.texts(".req-summary"), "fibfrontend")
+	b.shot("request")
+
+	b.click("header.top nav a", "Map", "svg.map")
+	b.expect("map nodes", b.texts("svg.map a.node"), "fibfrontend", "pricing", "userstore")
+	if n := b.count(`table.edges tr.edge-row[data-caller="fibfrontend"][data-callee="pricing"]`); n != 1 {
+		t.Errorf("%d map rows for fibfrontend calling pricing, want 1", n)
+	}
+	b.shot("map")
+
+	// The errors list has pricing's bad log level; its page shows the
+	// stack with the in-app frames marked, down to parseLevel.
+	b.click("header.top nav a", "Errors", "table.issues tr.issue")
+	b.shot("errors")
+	b.click("table.issues a.issue-link", "unknown log level", ".issue-page")
+	b.expect("in-app frames", b.texts("li.frame.app"), "parseLevel")
+	b.shot("issue")
+
+	// The event's request shows the error as fibfrontend met it, with its
+	// remote chain down into pricing.
+	b.click(".event-nav a.request-link", "", "table.waterfall tr.span")
+	b.expect("request error chain", b.texts("#errors article.req-error ol.chain li.hop"), "fibfrontend", "pricing", "unknown log level")
+	if n := b.count("table.waterfall tr.span.err"); n == 0 {
+		t.Error("no failed span marked in the request's waterfall")
+	}
+	b.shot("request-error")
 	b.checkClean()
 }
