@@ -229,8 +229,8 @@ func TestTailLimits(t *testing.T) {
 	c2.cancel()
 
 	for target, want := range map[string]string{
-		"q=" + url.QueryEscape("level:loud"):   "bad filter: at 0: unknown level",
-		"since=yesterday":                      "since: \"yesterday\" is not an RFC 3339 time",
+		"q=" + url.QueryEscape("level:loud"):    "bad filter: at 0: unknown level",
+		"since=yesterday":                       "since: \"yesterday\" is not an RFC 3339 time",
 		"q=" + url.QueryEscape(`"unterminated`): "bad filter: at 0: unterminated quote",
 	} {
 		resp, err := http.Get(srv.URL + "/logs/tail?" + target)
