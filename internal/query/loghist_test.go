@@ -9,6 +9,7 @@ import (
 
 	"github.com/fibinc/telltale/internal/query"
 	"github.com/fibinc/telltale/internal/query/filter"
+	"github.com/fibinc/telltale/internal/store/duckdb"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
 
@@ -161,5 +162,38 @@ func TestCheckLogFilter(t *testing.T) {
 		if _, err := svc.Logs(context.Background(), query.LogQuery{Range: query.TimeRange{From: t0, To: t0.Add(time.Hour)}, Filter: text}); !errors.Is(err, query.ErrInvalid) {
 			t.Errorf("Logs accepts %q, which CheckLogFilter rejects", text)
 		}
+	}
+}
+
+// BenchmarkLogHistogram counts 100,000 records over an hour by minute.
+func BenchmarkLogHistogram(b *testing.B) {
+	batch := &telemetry.Batch{}
+	for i := range 100_000 {
+		l := logAt([]string{"api", "web", "db"}[i%3], time.Duration(i)*36*time.Millisecond, int32(1+i%24), fmt.Sprintf("request %d served", i))
+		batch.Logs = append(batch.Logs, l)
+	}
+	ctx := context.Background()
+	st, err := duckdb.Open(ctx, duckdb.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Write(ctx, batch); err != nil {
+		b.Fatal(err)
+	}
+	svc, err := query.New(query.Options{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := query.TimeRange{From: t0, To: t0.Add(time.Hour)}
+	for _, f := range []string{"", "service:api level>=warn", "served -n:7"} {
+		b.Run(fmt.Sprintf("%q", f), func(b *testing.B) {
+			for b.Loop() {
+				h, err := svc.LogHistogram(context.Background(), query.LogHistogramQuery{Range: rng, Filter: f, Step: time.Minute})
+				if err != nil || len(h.Buckets) != 60 {
+					b.Fatal(h, err)
+				}
+			}
+		})
 	}
 }

@@ -255,10 +255,14 @@ func logChart(f frame, q string, h *query.LogHistogram) template.HTML {
 	return c.SVG()
 }
 
+// stampLayout is RFC 3339 with all nine digits of nanoseconds, so that
+// stamps sort as text: the script orders live rows by them.
+const stampLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
 // logRow is one record as the page shows it, with its links made.
 type logRow struct {
 	query.LogRecord
-	Stamp      string // RFC 3339 with nanoseconds, for datetime= and the tail
+	Stamp      string // in stampLayout, for datetime=, data-time and the tail
 	Clock      string
 	LevelClass string
 	Level      string
@@ -290,7 +294,7 @@ type logAttr struct {
 
 func newLogRow(f frame, base string, rec query.LogRecord, long bool) logRow {
 	t := rec.Time.UTC()
-	row := logRow{LogRecord: rec, Stamp: t.Format(time.RFC3339Nano), Clock: t.Format("15:04:05.000"), Level: cmp.Or(rec.Level, "–")}
+	row := logRow{LogRecord: rec, Stamp: t.Format(stampLayout), Clock: t.Format("15:04:05.000"), Level: cmp.Or(rec.Level, "–")}
 	if long {
 		row.Clock = t.Format("Jan 02 15:04:05.000")
 	}
@@ -332,7 +336,7 @@ func newLogRow(f frame, base string, rec query.LogRecord, long bool) logRow {
 		sec.Attrs[len(sec.Attrs)-1].Link, sec.Attrs[len(sec.Attrs)-1].LinkClass = requestURL(f, value), "request-link"
 	}
 	recSec := attrSection{Title: "Record"}
-	add(&recSec, "time", row.Stamp, "")
+	add(&recSec, "time", t.Format(time.RFC3339Nano), "")
 	if !rec.ObservedTime.IsZero() {
 		add(&recSec, "observed", rec.ObservedTime.UTC().Format(time.RFC3339Nano), "")
 	}
@@ -341,13 +345,15 @@ func newLogRow(f frame, base string, rec query.LogRecord, long bool) logRow {
 		recSec.Attrs[len(recSec.Attrs)-1].Filter = filterBy(f, base, "level", rec.Level)
 	}
 	for _, kv := range []struct{ key, value, field string }{
-		{"severity_text", rec.SeverityText, "severity_text"},
+		// Only the fields worth filtering by get a link: the page is
+		// long enough with them.
+		{"severity_text", rec.SeverityText, ""},
 		{"trace_id", rec.TraceID, "trace_id"},
-		{"span_id", rec.SpanID, "span_id"},
+		{"span_id", rec.SpanID, ""},
 		{"request_id", rec.RequestID, "request_id"},
 		{"event_name", rec.EventName, "event"},
 		{"scope", strings.TrimSpace(rec.ScopeName + " " + rec.ScopeVersion), ""},
-		{"source", rec.Source, "source"},
+		{"source", rec.Source, ""},
 	} {
 		switch {
 		case kv.value == "":
@@ -356,9 +362,6 @@ func newLogRow(f frame, base string, rec query.LogRecord, long bool) logRow {
 		default:
 			add(&recSec, kv.key, kv.value, kv.field)
 		}
-	}
-	if rec.ScopeName != "" {
-		recSec.Attrs[slices.IndexFunc(recSec.Attrs, func(a logAttr) bool { return a.Key == "scope" })].Filter = filterBy(f, base, "scope", rec.ScopeName)
 	}
 
 	resSec := attrSection{Title: "Resource"}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fibinc/telltale/internal/query"
 	"github.com/fibinc/telltale/internal/query/dialect"
@@ -304,7 +305,7 @@ func TestLogsLinks(t *testing.T) {
 		`href="/logs?from=now-15m&amp;q=%28payment&#43;OR&#43;cache%29&#43;resource.telemetry.sdk.language%3Ago"`,
 		`href="/logs?from=now-15m&amp;q=%28payment&#43;OR&#43;cache%29&#43;level%3Aerror"`,
 		// An object attribute is shown compact, with no filter.
-		`<th scope="row">cart</th><td><span class="v">{&#34;items&#34;:2}</span></td>`,
+		`<th scope="row">cart</th><td>{&#34;items&#34;:2}</td>`,
 		// The histogram's bars zoom into their step, keeping q.
 		`<a href="/logs?from=2026-05-04T09%3A59%3A30Z&amp;q=payment+OR+cache&amp;to=2026-05-04T09%3A59%3A40Z">`,
 		// Live tail and refresh.
@@ -337,7 +338,7 @@ func TestLogRowBody(t *testing.T) {
 		"<pre class=\"json\">{\n  &#34;msg&#34;: &#34;charged&#34;,\n  &#34;amount&#34;: 12.5,",
 		"<summary>slow price lookup\n  at pricing.Lookup (pricing.go:42)\n  at main.serve</summary>",
 		// Levels and their colours; the record without level and service.
-		`<tr class="log lvl-error" data-time="2026-05-04T09:59:30Z">`, `<span class="lvl lvl-warn">warn</span>`,
+		`<tr class="log lvl-error" data-time="2026-05-04T09:59:30.000000000Z">`, `<span class="lvl lvl-warn">warn</span>`,
 		`<span class="lvl lvl-other">–</span>`, `<td class="service">–</td>`,
 		// The histogram.
 		`<svg class="chart"`, `<g class="bars err"><title>error</title>`, `<g class="bars other"><title>no level</title>`,
@@ -396,5 +397,109 @@ func TestLogStep(t *testing.T) {
 		if got := logStep(rng); got != want || rng/got > logBars {
 			t.Errorf("logStep(%s) = %s, want %s", rng, got, want)
 		}
+	}
+}
+
+// FuzzFilterBy checks that a "filter by this" link, when there is one,
+// holds a filter that parses and selects exactly field:value on top of the
+// base filter.
+func FuzzFilterBy(f *testing.F) {
+	f.Add("", "attr.user", "dave")
+	f.Add("a OR b", "service", "my svc")
+	f.Add("(a)", "attr.quote", `say "hi" \ there`)
+	f.Add("x", "resource.k8s.pod.name", "web-1*")
+	f.Add("", "attr.AND", "OR")
+	f.Add("-y", "attr.-x", "-")
+	f.Fuzz(func(t *testing.T, base, field, value string) {
+		if _, err := filter.Parse(base); err != nil {
+			return
+		}
+		_, base, _ = logFilter(base, "")
+		got := filterBy(frame{}, base, field, value)
+		if got == "" {
+			return
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Path != "/logs" {
+			t.Fatalf("filterBy(%q, %q, %q) = %q, not a logs link", base, field, value, got)
+		}
+		q := u.Query().Get("q")
+		e, err := filter.Parse(q)
+		if err != nil {
+			t.Fatalf("filterBy(%q, %q, %q) gives q %q, which does not parse: %v", base, field, value, q, err)
+		}
+		want := filter.Term{Field: field, Op: filter.Eq, Value: value}
+		var last filter.Expr = e
+		if and, ok := e.(filter.And); ok {
+			last = and[len(and)-1]
+			if rest := and[:len(and)-1]; base != "" {
+				// The other terms read back to the base.
+				var r filter.Expr = filter.And(rest)
+				if len(rest) == 1 {
+					r = rest[0]
+				}
+				if b, _ := filter.Parse(base); r.String() != b.String() {
+					t.Fatalf("filterBy(%q, %q, %q) gives q %q, whose other terms %q are not the base", base, field, value, q, r)
+				}
+			}
+		} else if base != "" {
+			t.Fatalf("filterBy(%q, %q, %q) gives q %q, which lost the base", base, field, value, q)
+		}
+		if term, ok := last.(filter.Term); !ok || term != want {
+			t.Fatalf("filterBy(%q, %q, %q) gives q %q, which ends with %#v, not %#v", base, field, value, q, last, want)
+		}
+	})
+}
+
+// FuzzFilterProblem checks that a bad filter is cut where its problem is,
+// whatever the filter.
+func FuzzFilterProblem(f *testing.F) {
+	for _, s := range []string{`a "unterminated`, "level>=", "(a OR b", "a\xffb", "level:loud", "x AND", "-", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		_, err := filter.Parse(q)
+		if err == nil {
+			return
+		}
+		p := newFilterProblem(q, err)
+		if p.Message == "" || p.Offset < 0 {
+			t.Fatalf("%q: problem %+v", q, p)
+		}
+		if !utf8.ValidString(p.Before + p.At + p.After) {
+			t.Fatalf("%q: invalid UTF-8 in %+v", q, p)
+		}
+		if utf8.ValidString(q) && p.At != "␣" && p.Before+p.At+p.After != q {
+			t.Fatalf("%q: cut as %q %q %q", q, p.Before, p.At, p.After)
+		}
+		if p.At == "" {
+			t.Fatalf("%q: nothing marked", q)
+		}
+	})
+}
+
+// BenchmarkLogsPage renders a full page of 100 records with attributes:
+// the page's own cost, without the store's.
+func BenchmarkLogsPage(b *testing.B) {
+	fq := &fakeQueries{}
+	base := logFleet().records[0]
+	for i := range 300 {
+		r := base
+		r.Time = now.Add(-time.Duration(i) * time.Second)
+		r.Body = fmt.Sprintf("payment %d failed: insufficient credit", i)
+		fq.addLogs(r)
+	}
+	h, err := New(Options{Query: fq, Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/logs?from=now-15m&q=payment", nil))
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+		b.SetBytes(int64(rec.Body.Len()))
 	}
 }

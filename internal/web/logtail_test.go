@@ -158,7 +158,7 @@ func TestTailStreams(t *testing.T) {
 			t.Errorf("event %d holds a script: %s", i, ev.data)
 		}
 	}
-	if got[0].id != "2026-05-04T10:00:01Z" || got[2].id != "2026-05-04T09:59:55Z" {
+	if got[0].id != "2026-05-04T10:00:01.000000000Z" || got[2].id != "2026-05-04T09:59:55.000000000Z" {
 		t.Errorf("event id %q, want the record's time", got[0].id)
 	}
 	// Rows are the page's rows: links kept the tail's frame.

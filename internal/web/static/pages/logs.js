@@ -47,7 +47,11 @@
         var row = tpl.content.querySelector("tr.log");
         if (!row) return;
         row.classList.add("fresh");
-        body.insertBefore(row, body.firstChild);
+        // Records can arrive a little out of order (services export in
+        // batches): put each under the newer ones. Stamps sort as text.
+        var t = row.dataset.time || "", i = 0;
+        while (i < body.rows.length && i < 500 && (body.rows[i].dataset.time || "") > t) i++;
+        body.insertBefore(row, body.rows[i] || null);
         table.classList.remove("none");
         while (body.rows.length > maxRows) body.deleteRow(-1);
         count++;
