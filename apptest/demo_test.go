@@ -204,6 +204,8 @@ func TestDemo(t *testing.T) {
 		return resp.StatusCode == 200 && strings.Contains(page, `<svg class="spark"`), fmt.Sprintf("status %d", resp.StatusCode)
 	})
 
+	t.Run("browser", func(t *testing.T) { browseDemo(t, s.ui) })
+
 	// Ctrl-C stops the fleet and the server cleanly.
 	s.cmd.Process.Signal(syscall.SIGINT)
 	select {

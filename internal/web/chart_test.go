@@ -47,10 +47,12 @@ func TestChart(t *testing.T) {
 		{
 			name: "stacked bars with links",
 			chart: Chart{From: from, To: from.Add(time.Hour), Step: 10 * time.Minute, Bars: true,
-				Series:  []ChartSeries{{Name: "info", Class: "info", Points: pts(3, 0, 1)}, {Name: "error", Class: "err", Points: pts(2)}},
-				BarLink: func(a, b time.Time) string { return "/logs?from=" + a.Format(time.RFC3339) + "&to=" + b.Format(time.RFC3339) }},
+				Series: []ChartSeries{{Name: "info", Class: "info", Points: pts(3, 0, 1)}, {Name: "error", Class: "err", Points: pts(2)}},
+				BarLink: func(a, b time.Time) string {
+					return "/logs?from=" + a.Format(time.RFC3339) + "&to=" + b.Format(time.RFC3339)
+				}},
 			// The top is 3+2 stacked; the zero bar is not drawn.
-			want: []string{`class="bars err"`, "09:00:00 error: 2", `href="/logs?from=2026-05-04T09:00:00Z&amp;to=2026-05-04T09:10:00Z"`, ">5<"},
+			want:    []string{`class="bars err"`, "09:00:00 error: 2", `href="/logs?from=2026-05-04T09:00:00Z&amp;to=2026-05-04T09:10:00Z"`, ">5<"},
 			wantNot: []string{"09:10:00 info"},
 		},
 	}

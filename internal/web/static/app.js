@@ -45,7 +45,13 @@
       if (!html) return;
       var doc = new DOMParser().parseFromString(html, "text/html");
       var next = doc.getElementById("main"), cur = document.getElementById("main");
-      if (next && cur && !cur.contains(document.activeElement)) cur.innerHTML = next.innerHTML;
+      if (!next || !cur || cur.contains(document.activeElement)) return;
+      // Keep open what the user opened: details by position.
+      var open = [];
+      cur.querySelectorAll("details").forEach(function (d, i) { if (d.open) open.push(i); });
+      cur.innerHTML = next.innerHTML;
+      var all = cur.querySelectorAll("details");
+      open.forEach(function (i) { if (all[i]) all[i].open = true; });
     }).catch(function () {});
   }
 })();

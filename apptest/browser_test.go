@@ -1,0 +1,196 @@
+package apptest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// The dashboard is tested in a real headless Chromium (Debian's chromium
+// package), driven with chromedp. Without Chromium these tests skip, unless
+// TELLTALE_REQUIRE_BROWSER=1 says they must run (CI sets it). Screenshots of
+// every main page go to TELLTALE_ARTIFACTS, or to artifacts/screenshots at
+// the repository's root.
+
+// browser is a headless Chromium tab, with what its pages threw or printed
+// as errors.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	base string // the dashboard's URL
+	dir  string // where screenshots go
+
+	mu       sync.Mutex
+	problems []string // uncaught exceptions and console errors
+}
+
+// chromium finds the browser to drive, or skips the test.
+func chromium(t *testing.T) string {
+	t.Helper()
+	candidates := []string{os.Getenv("TELLTALE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	msg := "no Chromium found (install it with `apt-get install -y chromium`, or set TELLTALE_CHROMIUM)"
+	if os.Getenv("TELLTALE_REQUIRE_BROWSER") == "1" {
+		t.Fatal(msg + "; TELLTALE_REQUIRE_BROWSER=1 makes this a failure")
+	}
+	t.Skip(msg + "; skipping the browser tests")
+	return ""
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	exe := chromium(t)
+	dir := os.Getenv("TELLTALE_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "artifacts", "screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Chromium may still write its profile as it exits, which t.TempDir's
+	// cleanup reports as a failure; this directory is removed best-effort.
+	profile, err := os.MkdirTemp("", "telltale-chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The flags keep Chromium off the network it cannot reach here, and
+	// let it run as root in a container.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1400, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	b := &browser{t: t, ctx: ctx, base: base, dir: dir}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			b.problem("uncaught exception: " + ev.ExceptionDetails.Error())
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				b.problem("console error: " + strings.Join(args, " "))
+			}
+		}
+	})
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("cannot start Chromium (%s): %v", exe, err)
+	}
+	t.Cleanup(func() {
+		chromedp.Cancel(ctx) // closes the browser and waits for it
+		cancelTab()
+		cancelAlloc()
+		os.RemoveAll(profile)
+	})
+	return b
+}
+
+func (b *browser) problem(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.problems = append(b.problems, s)
+}
+
+// run runs actions with a time limit, failing the test with what was being
+// done.
+func (b *browser) run(what string, actions ...chromedp.Action) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		var loc string
+		chromedp.Run(b.ctx, chromedp.Location(&loc))
+		b.t.Fatalf("%s (at %s): %v", what, loc, err)
+	}
+}
+
+// open loads a dashboard path and waits for sel to be visible.
+func (b *browser) open(path, sel string) {
+	b.t.Helper()
+	b.run("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitVisible(sel, chromedp.ByQuery))
+}
+
+// text returns the visible text of the first element matching sel.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	var s string
+	b.run("read "+sel, chromedp.Text(sel, &s, chromedp.ByQuery, chromedp.NodeVisible))
+	return s
+}
+
+// count returns how many elements match sel.
+func (b *browser) count(sel string) int {
+	b.t.Helper()
+	var n int
+	b.run("count "+sel, chromedp.Evaluate(fmt.Sprintf("document.querySelectorAll(%q).length", sel), &n))
+	return n
+}
+
+// shot saves a screenshot of the whole page as name.png.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	var png []byte
+	b.run("screenshot "+name, chromedp.FullScreenshot(&png, 100))
+	file := filepath.Join(b.dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot %s (%d KB)", file, len(png)/1024)
+}
+
+// checkClean fails the test if a page threw or logged an error, CSP
+// violations included.
+func (b *browser) checkClean() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.problems {
+		b.t.Errorf("page problem: %s", p)
+	}
+	b.problems = nil
+}
+
+// browseDemo clicks through the dashboard over the demo's data as an
+// on-call engineer would, checking what is on screen at each step.
+func browseDemo(t *testing.T, ui string) {
+	b := newBrowser(t, "http://"+ui)
+
+	b.open("/", "article.card a.name")
+	board := b.text("main")
+	for _, name := range []string{"fibfrontend", "pricing", "userstore"} {
+		if !strings.Contains(board, name) {
+			t.Errorf("the board does not show %s:\n%s", name, board)
+		}
+	}
+	if n := b.count("article.card svg.spark"); n < 3 {
+		t.Errorf("%d sparklines on the board, want one per service", n)
+	}
+	b.shot("board")
+	b.checkClean()
+}
