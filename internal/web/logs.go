@@ -159,7 +159,7 @@ func (s *server) logs(r *http.Request, f *frame) (any, error) {
 	if f.Env != "" {
 		f.Envs = []string{f.Env}
 	}
-	text, base, err := logFilter(p.Q, f.Env)
+	text, base, err := logsFilter(p.Q, f.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -195,9 +195,9 @@ func (s *server) logs(r *http.Request, f *frame) (any, error) {
 	return p, nil
 }
 
-// logFilter returns the filter to run, the page's q restricted to the
+// logsFilter returns the filter to run, the page's q restricted to the
 // frame's environment, and base, the q that "filter by this" links extend.
-func logFilter(q, env string) (text, base string, err error) {
+func logsFilter(q, env string) (text, base string, err error) {
 	e, err := filter.Parse(q)
 	if err != nil {
 		return "", "", &userError{"bad filter: " + err.Error()}
@@ -406,8 +406,6 @@ func newLogRow(f frame, base string, rec query.LogRecord, long bool) logRow {
 	}
 	return row
 }
-
-func requestURL(f frame, id string) string { return link(f, "/requests/"+url.PathEscape(id)) }
 
 // isIDKey says whether an attribute holds a trace or request id, whose
 // value then links to the request view.

@@ -172,10 +172,8 @@ func fakeMatch(e filter.Expr, r query.LogRecord) bool {
 	return true
 }
 
-const (
-	xssScript = `<script>alert(1)</script>`
-	xssImg    = `"><img src=x onerror=alert(1)>`
-)
+// xssScript and xssAttr (errors_test.go) are the markup the escaping
+// tests plant in the data.
 
 // logRecord returns a record of service at now-ago.
 func logRecord(service string, ago time.Duration, sev int32, body string) query.LogRecord {
@@ -199,9 +197,9 @@ func logFleet() *fakeQueries {
 	debug := logRecord("pricing", 9*time.Minute, telemetry.SeverityDebug, "cache miss")
 	plain := logRecord("", 10*time.Minute, 0, "stdout line without a level")
 	plain.Environment = "staging"
-	xss := logRecord(xssImg, 5*time.Minute, telemetry.SeverityFatal, xssScript)
-	xss.RequestID = xssImg
-	xss.Attributes = json.RawMessage(`{"` + strings.ReplaceAll(xssScript, `"`, `\"`) + `":"` + strings.ReplaceAll(xssImg, `"`, `\"`) + `"}`)
+	xss := logRecord(xssAttr, 5*time.Minute, telemetry.SeverityFatal, xssScript)
+	xss.RequestID = xssAttr
+	xss.Attributes = json.RawMessage(`{"` + strings.ReplaceAll(xssScript, `"`, `\"`) + `":"` + strings.ReplaceAll(xssAttr, `"`, `\"`) + `"}`)
 	q := &fakeQueries{}
 	q.addLogs(failed, charged, slow, debug, plain, xss)
 	return q
@@ -275,7 +273,7 @@ func TestLogsBadInput(t *testing.T) {
 func TestLogsEscaping(t *testing.T) {
 	for _, target := range []string{"/logs?from=now-15m", "/logs?q=" + url.QueryEscape(xssScript) + "&from=now-15m", "/logs?q=" + url.QueryEscape(`"`+xssScript)} {
 		_, body := get(t, logFleet(), target)
-		for _, raw := range []string{xssScript, xssImg, "<img", "<script>"} {
+		for _, raw := range []string{xssScript, xssAttr, "<img", "<script>"} {
 			if strings.Contains(body, raw) {
 				t.Errorf("%s: the page holds %s unescaped", target, raw)
 			}
@@ -353,7 +351,7 @@ func TestLogRowBody(t *testing.T) {
 	}
 }
 
-func TestLogFilterText(t *testing.T) {
+func TestLogsFilterText(t *testing.T) {
 	for _, tc := range []struct{ q, env, text, base string }{
 		{"", "", "", ""},
 		{"  a b ", "", "  a b ", "a b"},
@@ -362,12 +360,12 @@ func TestLogFilterText(t *testing.T) {
 		{"", "my env", `env:"my env"`, ""},
 		{"-x level>=warn", "prod", "env:prod -x level>=warn", "-x level>=warn"},
 	} {
-		text, base, err := logFilter(tc.q, tc.env)
+		text, base, err := logsFilter(tc.q, tc.env)
 		if err != nil || text != tc.text || base != tc.base {
-			t.Errorf("logFilter(%q, %q) = %q, %q, %v; want %q, %q", tc.q, tc.env, text, base, err, tc.text, tc.base)
+			t.Errorf("logsFilter(%q, %q) = %q, %q, %v; want %q, %q", tc.q, tc.env, text, base, err, tc.text, tc.base)
 		}
 		if _, err := filter.Parse(text); err != nil {
-			t.Errorf("logFilter(%q, %q) = %q, which does not parse: %v", tc.q, tc.env, text, err)
+			t.Errorf("logsFilter(%q, %q) = %q, which does not parse: %v", tc.q, tc.env, text, err)
 		}
 	}
 }
@@ -414,7 +412,7 @@ func FuzzFilterBy(f *testing.F) {
 		if _, err := filter.Parse(base); err != nil {
 			return
 		}
-		_, base, _ = logFilter(base, "")
+		_, base, _ = logsFilter(base, "")
 		got := filterBy(frame{}, base, field, value)
 		if got == "" {
 			return

@@ -82,7 +82,7 @@ func (t *tailer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := t.s.frame(r, "")
-	text, base, err := logFilter(q, f.Env)
+	text, base, err := logsFilter(q, f.Env)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
