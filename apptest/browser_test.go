@@ -262,12 +262,13 @@ func browseDemo(t *testing.T, ui string) {
 	}
 	b.shot("map")
 
-	// The errors list has pricing's bad log level; its page shows the
-	// stack with the in-app frames marked, down to parseLevel.
+	// The errors list has the error fibfrontend met when pricing failed;
+	// its page shows the remote chain down to pricing's bad log level.
 	b.click("header.top nav a", "Errors", "table.issues tr.issue")
 	b.shot("errors")
-	b.click("table.issues a.issue-link", "unknown log level", ".issue-page")
-	b.expect("in-app frames", b.texts("li.frame.app"), "parseLevel")
+	b.click("table.issues a.issue-link", "pricing: cannot price", ".issue-page")
+	b.expect("remote chain", b.texts("section.chain li.hop"), "fibfrontend", "pricing", "unknown log level")
+	b.expect("in-app frames", b.texts("li.frame.app"), "fib")
 	b.shot("issue")
 
 	// The event's request shows the error as fibfrontend met it, with its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
 	"net/http"
 	"runtime"
 	"strings"
@@ -65,6 +66,36 @@ func StackOf(err error) string {
 		return s.StackTrace()
 	}
 	return ""
+}
+
+// exceptionAttrs are the OpenTelemetry exception attributes of err. When
+// err came from another service, the attributes exception.cause.service,
+// .type, .message and .stacktrace describe where it started (the deepest
+// remote cause), so that Telltale groups "cannot price" by what failed in
+// pricing and not only by the line that called it, as Sentry groups a chain
+// of exceptions.
+func exceptionAttrs(err error) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String("exception.type", TypeOf(err)),
+		attribute.String("exception.message", err.Error()),
+	}
+	if st := StackOf(err); st != "" {
+		attrs = append(attrs, attribute.String("exception.stacktrace", st))
+	}
+	var re *RemoteError
+	if errors.As(err, &re) {
+		for re.Cause != nil {
+			re = re.Cause
+		}
+		attrs = append(attrs,
+			attribute.String("exception.cause.service", re.Service),
+			attribute.String("exception.cause.type", re.Type),
+			attribute.String("exception.cause.message", re.Message))
+		if re.Stack != "" {
+			attrs = append(attrs, attribute.String("exception.cause.stacktrace", re.Stack))
+		}
+	}
+	return attrs
 }
 
 // TypeOf returns the name of err's type as reported to Telltale: the Go

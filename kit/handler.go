@@ -179,14 +179,7 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 // event, and marks the span failed when status is a server error.
 func recordError(ctx context.Context, err error, status int) {
 	span := trace.SpanFromContext(ctx)
-	attrs := []attribute.KeyValue{
-		attribute.String("exception.type", TypeOf(err)),
-		attribute.String("exception.message", err.Error()),
-	}
-	if st := StackOf(err); st != "" {
-		attrs = append(attrs, attribute.String("exception.stacktrace", st))
-	}
-	span.AddEvent("exception", trace.WithAttributes(attrs...))
+	span.AddEvent("exception", trace.WithAttributes(exceptionAttrs(err)...))
 	if status >= 500 {
 		span.SetStatus(codes.Error, err.Error())
 	}

@@ -191,6 +191,13 @@ func TestRemoteErrorAcrossTwoHops(t *testing.T) {
 		for _, e := range s.Events() {
 			if e.Name == "exception" {
 				exceptions[s.Name()] = attr(e.Attributes, "exception.type")
+				// Every hop names where the error started, for grouping.
+				if s.SpanKind().String() == "server" && attr(e.Attributes, "exception.type") == "*kit.RemoteError" {
+					if got := attr(e.Attributes, "exception.cause.message"); got != `unknown log level "verbose"` || attr(e.Attributes, "exception.cause.service") != "back" ||
+						!strings.Contains(attr(e.Attributes, "exception.cause.stacktrace"), "parseLevel") {
+						t.Errorf("span %s: exception.cause.* = %q from %q, stack %q", s.Name(), got, attr(e.Attributes, "exception.cause.service"), attr(e.Attributes, "exception.cause.stacktrace"))
+					}
+				}
 			}
 		}
 		if s.SpanKind().String() == "client" && attr(s.Attributes(), "remote.service") == "" {

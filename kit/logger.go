@@ -125,13 +125,7 @@ func (h *logHandler) addAttr(rec *otellog.Record, prefix string, a slog.Attr, le
 		err, isErr := v.Any().(error)
 		rec.AddAttributes(attribute.String(key, fmt.Sprint(v.Any())))
 		if isErr && level >= slog.LevelError {
-			rec.AddAttributes(
-				attribute.String("exception.type", TypeOf(err)),
-				attribute.String("exception.message", err.Error()),
-			)
-			if st := StackOf(err); st != "" {
-				rec.AddAttributes(attribute.String("exception.stacktrace", st))
-			}
+			rec.AddAttributes(exceptionAttrs(err)...)
 		}
 	}
 }

@@ -17,6 +17,11 @@ const (
 	attrExceptionType       = "exception.type"
 	attrExceptionMessage    = "exception.message"
 	attrExceptionStacktrace = "exception.stacktrace"
+	// The kit's description of a remote root cause.
+	attrCauseService    = "exception.cause.service"
+	attrCauseType       = "exception.cause.type"
+	attrCauseMessage    = "exception.cause.message"
+	attrCauseStacktrace = "exception.cause.stacktrace"
 )
 
 // AppendFromSpan appends an error event for every exception event of sp to
@@ -83,6 +88,24 @@ func AppendFromLog(dst []telemetry.ErrorEvent, l *telemetry.Log) []telemetry.Err
 	return append(dst, ev)
 }
 
+// remoteCause reads the exception.cause.* attributes the kit adds when an
+// error came from another service: the error where it started, as a
+// chained exception whose stack takes part in grouping.
+func remoteCause(exc map[string]any, platform string) (telemetry.Exception, bool) {
+	typ, msg, text := str(exc, attrCauseType), str(exc, attrCauseMessage), str(exc, attrCauseStacktrace)
+	if typ == "" && msg == "" {
+		return telemetry.Exception{}, false
+	}
+	c := telemetry.Exception{Type: typ, Value: msg, Module: str(exc, attrCauseService), Mechanism: &telemetry.Mechanism{Type: "remote"}}
+	if text != "" {
+		if r := stacktrace.Parse(text, platform); len(r.Exceptions) > 0 {
+			c.Frames = r.Exceptions[len(r.Exceptions)-1].Frames
+		}
+		c.RawStacktrace = text
+	}
+	return c, true
+}
+
 // fromException builds an error event from exception attributes (exc) and
 // the attributes of the span or log record around them (ctx).
 func fromException(res telemetry.Resource, scope telemetry.Scope, exc, ctx map[string]any) telemetry.ErrorEvent {
@@ -110,6 +133,10 @@ func fromException(res telemetry.Resource, scope telemetry.Scope, exc, ctx map[s
 	main.RawStacktrace = text
 	if platform == "" {
 		platform = "other"
+	}
+	if cause, ok := remoteCause(exc, platform); ok {
+		// Sentry order: the root cause first.
+		excs = append([]telemetry.Exception{cause}, excs...)
 	}
 	ev := telemetry.ErrorEvent{
 		Resource:   res,

@@ -231,6 +231,49 @@ func TestFromOpenTelemetry(t *testing.T) {
 	}
 }
 
+// TestRemoteCauseSplitsIssues: two errors raised on the same line of a
+// caller, one caused by pricing and one by userstore, are two issues,
+// because the kit names the remote root cause and its stack.
+func TestRemoteCauseSplitsIssues(t *testing.T) {
+	f := newFixture(t, 0)
+	res := telemetry.Resource{ServiceName: "fibfrontend", Attributes: `{"telemetry.sdk.language":"go"}`}
+	span := func(id, causeService, causeMsg, causeFunc string) telemetry.Span {
+		causeStack := "goroutine 7 [running]:\nmain." + causeFunc + "(...)\n\t/src/" + causeService + "/main.go:40 +0x1d\n"
+		return telemetry.Span{Resource: res, TraceID: "0af7651916cd43dd8448eb211c8031" + id, SpanID: "b7ad6b71692033" + id, Name: "GET /{n}", Start: f.now,
+			Events: `[{"time":"2026-11-21T12:00:00.5Z","name":"exception","attributes":{"exception.type":"*kit.RemoteError",` +
+				`"exception.message":"cannot do it","exception.stacktrace":` + quote(goStack) + `,` +
+				`"exception.cause.service":"` + causeService + `","exception.cause.type":"*errors.errorString",` +
+				`"exception.cause.message":"` + causeMsg + `","exception.cause.stacktrace":` + quote(causeStack) + `}}]`}
+	}
+	b := &telemetry.Batch{Spans: []telemetry.Span{
+		span("01", "pricing", "unknown log level", "parseLevel"),
+		span("02", "userstore", "insufficient credit", "debit"),
+		span("03", "pricing", "unknown log level", "parseLevel"),
+	}}
+	if err := f.tr.Append(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Errors) != 3 {
+		t.Fatalf("%d error events, want 3", len(b.Errors))
+	}
+	pricing, userstore, again := b.Errors[0], b.Errors[1], b.Errors[2]
+	if pricing.IssueID == userstore.IssueID || again.IssueID != pricing.IssueID {
+		t.Errorf("issues %d, %d, %d: want the pricing causes together and userstore's apart", pricing.IssueID, userstore.IssueID, again.IssueID)
+	}
+	// The cause comes first, Sentry's order; the title stays the caller's.
+	if n := len(pricing.Exceptions); n != 2 {
+		t.Fatalf("%d exceptions, want the cause and the error", n)
+	}
+	cause := pricing.Exceptions[0]
+	if cause.Module != "pricing" || cause.Value != "unknown log level" || cause.Mechanism.Type != "remote" || len(cause.Frames) == 0 ||
+		cause.Frames[len(cause.Frames)-1].Function != "parseLevel" {
+		t.Errorf("cause = %+v", cause)
+	}
+	if pricing.MainException().Type != "*kit.RemoteError" {
+		t.Errorf("main exception %+v", pricing.MainException())
+	}
+}
+
 func quote(s string) string {
 	b := []byte{'"'}
 	for _, r := range s {
