@@ -5,6 +5,8 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"embed"
 	"errors"
@@ -267,15 +269,40 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if f.Title == "" {
 		f.Title = "Telltale"
 	}
-	var b strings.Builder
+	var b bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&b, "layout.html", view{Frame: f, Data: data}); err != nil {
 		s.log.Error("cannot render page", "page", name, "err", err)
 		http.Error(w, "cannot render page", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Add("Vary", "Accept-Encoding")
+	// Dense pages (a hundred log records with their attributes) run to
+	// hundreds of KB of repetitive HTML, which gzip shrinks about tenfold.
+	if b.Len() < minGzip || !acceptsGzip(r) {
+		w.WriteHeader(status)
+		w.Write(b.Bytes())
+		return
+	}
+	h.Set("Content-Encoding", "gzip")
 	w.WriteHeader(status)
-	w.Write([]byte(b.String()))
+	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	zw.Write(b.Bytes())
+	zw.Close()
+}
+
+// minGzip is the smallest page worth compressing.
+const minGzip = 8 << 10
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" {
+			return strings.ReplaceAll(q, " ", "") != "q=0"
+		}
+	}
+	return false
 }
 
 // search sends the search box's text where it belongs: a trace id or

@@ -1,8 +1,11 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"flag"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -188,6 +191,39 @@ func TestStatic(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
 		if rec.Code != 200 || rec.Body.Len() < 500 {
 			t.Errorf("%s: %d, %d bytes", p, rec.Code, rec.Body.Len())
+		}
+	}
+}
+
+// TestGzip: big pages are compressed for clients that take gzip, and only
+// for them.
+func TestGzip(t *testing.T) {
+	h := newServer(t, logFleet())
+	for _, tt := range []struct {
+		accept string
+		want   bool
+	}{{"gzip, deflate, br", true}, {"br;q=1.0, gzip;q=0.8", true}, {"gzip;q=0", false}, {"", false}, {"deflate", false}} {
+		req := httptest.NewRequest("GET", "/logs?from=now-15m", nil)
+		req.Header.Set("Accept-Encoding", tt.accept)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := rec.Header().Get("Content-Encoding") == "gzip"
+		if got != tt.want || rec.Code != 200 {
+			t.Errorf("Accept-Encoding %q: status %d, gzip %v, want %v", tt.accept, rec.Code, got, tt.want)
+			continue
+		}
+		body := rec.Body.Bytes()
+		if got {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !strings.Contains(string(body), "table class=\"logs") || !strings.HasSuffix(strings.TrimSpace(string(body)), "</html>") {
+			t.Errorf("Accept-Encoding %q: the page is not whole", tt.accept)
 		}
 	}
 }
