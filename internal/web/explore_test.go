@@ -444,3 +444,61 @@ func TestExploreLinks(t *testing.T) {
 		t.Errorf("hidden inputs %s", got)
 	}
 }
+
+// FuzzExplorePage sends any query string to the page: it must answer 200
+// or 400 (never fail or panic), show every input escaped, and say what is
+// wrong when it answers 400.
+func FuzzExplorePage(f *testing.F) {
+	for _, seed := range []string{
+		"", "metric=fibpro.requests&group_by=service,status&filter=env%3Dprod",
+		"metric=http.server.request.duration&agg=p99.9&step=1m", "metric=process.memory&agg=rate",
+		"metric=process.memory&group_by=host&group_by=service", "step=0s", "step=-1m", "step=1d&from=now-7d",
+		"mode=promql&promql=up", "mode=x", "find=%3Cscript%3E", "metric=%3Cscript%3Ealert(1)%3C/script%3E",
+		"metric=fibpro.requests&filter=bad%22%3E%3Cimg", "from=now-1m&to=now-2m", "group_by=,,,&agg=P95",
+	} {
+		f.Add(seed)
+	}
+	h := newExploreServer(f, manySeries())
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := httptest.NewRequest("GET", "/explore", nil)
+		r.URL.RawQuery = raw
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		body := rec.Body.String()
+		switch rec.Code {
+		case http.StatusOK:
+		case http.StatusBadRequest:
+			if !strings.Contains(body, `class="explore-error error"`) && !strings.Contains(body, `<p class="error">`) {
+				t.Fatalf("%q: 400 without a message:\n%s", raw, body)
+			}
+		default:
+			t.Fatalf("%q: status %d:\n%s", raw, rec.Code, body)
+		}
+		if strings.Contains(body, "<script>") || strings.Contains(body, "<img") {
+			t.Fatalf("%q: raw HTML in the page:\n%s", raw, body)
+		}
+	})
+}
+
+// BenchmarkExplorePage renders a chart of 25 series over an hour (20
+// drawn, 120 points each).
+func BenchmarkExplorePage(b *testing.B) {
+	h := newExploreServer(b, manySeries())
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/explore?metric=process.memory&group_by=host", nil))
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+	}
+}
+
+// newExploreServer is newServer for fuzz tests and benchmarks.
+func newExploreServer(tb testing.TB, q Queries) http.Handler {
+	tb.Helper()
+	h, err := New(Options{Query: q, IngestURL: "http://localhost:4318", Now: func() time.Time { return now }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
