@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -143,6 +144,7 @@ type explorePage struct {
 	Step    time.Duration
 	Caption string // what the y axis counts, e.g. "MiB" or "request/s"
 	Chart   template.HTML
+	Plot    explorePlot
 	Columns []string // the legend's label columns
 	Series  []exploreSeries
 	More    int      // series not drawn
@@ -159,6 +161,9 @@ type exploreSeries struct {
 	Class               string
 	Labels              []exploreLabel
 	Last, Min, Max, Avg string
+	// Points are the series' values as JSON [[unix ms, "formatted"], ...],
+	// for the script that shows the values under the pointer.
+	Points string
 }
 
 // exploreLabel is a label value in the legend; Href narrows the filter to
@@ -517,6 +522,7 @@ func (p *explorePage) draw(lines []exploreLine, ax exploreAxis, label string) {
 			class += fmt.Sprintf(" ls%d", i/6) // dashed, dotted, ...: six colours repeat
 		}
 		cs := ChartSeries{Name: l.name, Class: class}
+		cursor := make([][2]any, 0, len(l.points)) // [unix ms, formatted value] for the script
 		var last, lo, hi, sum float64
 		n := 0
 		lo, hi = math.Inf(1), math.Inf(-1)
@@ -530,9 +536,13 @@ func (p *explorePage) draw(lines []exploreLine, ax exploreAxis, label string) {
 				continue
 			}
 			last, lo, hi, sum, n = v, min(lo, v), max(hi, v), sum+v, n+1
+			cursor = append(cursor, [2]any{pt.T.UnixMilli(), c.format(v)})
 		}
 		c.Series = append(c.Series, cs)
 		row := exploreSeries{Class: class, Labels: l.labels, Last: "–", Min: "–", Max: "–", Avg: "–"}
+		if js, err := json.Marshal(cursor); err == nil { // numbers and strings always encode
+			row.Points = string(js)
+		}
 		if n > 0 {
 			row.Last, row.Min, row.Max, row.Avg = c.format(last), c.format(lo), c.format(hi), c.format(sum/float64(n))
 		}
@@ -540,7 +550,17 @@ func (p *explorePage) draw(lines []exploreLine, ax exploreAxis, label string) {
 	}
 	if len(lines) > 0 {
 		p.Chart = c.SVG()
+		p.Plot = explorePlot{From: c.From.UnixMilli(), To: c.To.UnixMilli(), Step: c.Step.Milliseconds(),
+			Width: chartW, Left: chartLeft, Right: chartW - chartRight, Top: chartTop, Bottom: chartH - chartBot}
 	}
+}
+
+// explorePlot is where the chart's plot lies, for the script that reads
+// the values under the pointer: times in Unix milliseconds, coordinates in
+// SVG units.
+type explorePlot struct {
+	From, To, Step                  int64
+	Width, Left, Right, Top, Bottom int
 }
 
 // setAggs offers the aggregations valid for the chosen metric's type and

@@ -68,6 +68,66 @@
     });
   });
 
+  // Over the chart, a line follows the pointer, snapped to the nearest
+  // point, and the legend shows every series' value there.
+  var parsed = new WeakMap();
+  function points(row) {
+    if (!parsed.has(row)) {
+      var pts = [];
+      try { pts = JSON.parse(row.dataset.points || "[]"); } catch (err) { pts = []; }
+      parsed.set(row, pts);
+    }
+    return parsed.get(row);
+  }
+  function hideCursor(fig) {
+    var line = fig.querySelector("line.cursor-line");
+    if (line) line.remove();
+    document.querySelectorAll(".legend .cur").forEach(function (c) { c.hidden = true; });
+  }
+  function showCursor(fig, svg, clientX) {
+    var d = fig.dataset, rect = svg.getBoundingClientRect();
+    var x = (clientX - rect.left) * Number(d.width) / rect.width;
+    var left = Number(d.left), right = Number(d.right), from = Number(d.from), to = Number(d.to);
+    if (!rect.width || x < left || x > right) { hideCursor(fig); return; }
+    var t = from + (x - left) / (right - left) * (to - from);
+    var rows = document.querySelectorAll(".legend tr.series"), best = null;
+    rows.forEach(function (row) {
+      points(row).forEach(function (p) {
+        if (best === null || Math.abs(p[0] - t) < Math.abs(best - t)) best = p[0];
+      });
+    });
+    if (best === null) { hideCursor(fig); return; }
+    var bx = left + (best - from) / (to - from) * (right - left);
+    var line = svg.querySelector("line.cursor-line");
+    if (!line) {
+      line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      line.setAttribute("class", "cursor-line");
+      line.setAttribute("y1", d.top);
+      line.setAttribute("y2", d.bottom);
+      svg.appendChild(line);
+    }
+    line.setAttribute("x1", bx);
+    line.setAttribute("x2", bx);
+    var head = document.querySelector(".legend th.cur");
+    if (head) { head.textContent = new Date(best).toISOString().slice(11, 19); head.hidden = false; }
+    rows.forEach(function (row) {
+      var cell = row.querySelector("td.cur");
+      if (!cell) return;
+      var v = "–";
+      points(row).forEach(function (p) { if (p[0] === best) v = p[1]; });
+      cell.textContent = v;
+      cell.hidden = false;
+    });
+  }
+  document.addEventListener("mousemove", function (e) {
+    var svg = e.target.closest && e.target.closest(".explore-chart svg.chart");
+    if (svg) showCursor(svg.closest(".explore-chart"), svg, e.clientX);
+  });
+  document.addEventListener("mouseout", function (e) {
+    var svg = e.target.closest && e.target.closest(".explore-chart svg.chart");
+    if (svg && !(e.relatedTarget && svg.contains(e.relatedTarget))) hideCursor(svg.closest(".explore-chart"));
+  });
+
   // The range picker submits only its own fields; on this page it carries
   // the query too, so that changing the range keeps the chart.
   document.addEventListener("DOMContentLoaded", function () {
