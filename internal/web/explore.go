@@ -125,10 +125,10 @@ type explorePage struct {
 	frame     frame
 	State     exploreState
 	IngestURL string
-	PromQLOn  bool // the server has a PromQL engine
 
 	Metrics []query.MetricInfo // the list, after Find
 	Total   int                // metrics in the range, before Find
+	Capped  bool               // the list stops at exploreMaxMetrics
 	Info    *query.MetricInfo  // the chosen metric, if it has points in the range
 	Aggs    []exploreOption
 	Keys    []exploreOption // the label keys to group by
@@ -257,7 +257,7 @@ func (s *server) explore(w http.ResponseWriter, r *http.Request) {
 		f.Envs = []string{f.Env} // so that the picker can clear it
 	}
 	p := &explorePage{frame: f, State: parseExploreState(r.URL.Query()), IngestURL: s.opt.IngestURL,
-		PromQLOn: s.opt.PromQL != nil, status: http.StatusOK}
+		status: http.StatusOK}
 	err := s.fillExplore(r.Context(), p)
 	var pe *exploreParamError
 	switch {
@@ -290,7 +290,7 @@ func (s *server) fillExplore(ctx context.Context, p *explorePage) error {
 	if err != nil {
 		return err
 	}
-	p.Total = len(all)
+	p.Total, p.Capped = len(all), len(all) >= exploreMaxMetrics
 	find := strings.ToLower(strings.TrimSpace(st.Find))
 	for i, m := range all {
 		if find == "" || strings.Contains(strings.ToLower(m.Name), find) || strings.Contains(strings.ToLower(m.Description), find) {
@@ -318,7 +318,11 @@ func (s *server) fillExplore(ctx context.Context, p *explorePage) error {
 		return s.explorePromQL(ctx, p, step)
 	}
 	if p.Info == nil {
-		if st.Metric != "" {
+		switch {
+		case st.Metric != "" && p.Capped:
+			// The list is cut by name, so the metric may exist past it.
+			p.Notes = append(p.Notes, fmt.Sprintf("Metric %q is not among the first %d metrics with points in this range.", st.Metric, exploreMaxMetrics))
+		case st.Metric != "":
 			p.Notes = append(p.Notes, fmt.Sprintf("Metric %q has no points in this range.", st.Metric))
 		}
 		return nil
