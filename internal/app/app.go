@@ -300,7 +300,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 	uiMux.Handle("/api/", apiHandler)
-	webHandler, err := web.New(web.Options{Query: qs, Status: tracker, IngestURL: ingestURL, DSN: api.DSN(ingestURL, project), Logger: log})
+	webHandler, err := web.New(web.Options{Query: qs, PromQL: promEngine, Status: tracker, IngestURL: ingestURL, DSN: api.DSN(ingestURL, project), Logger: log})
 	if err != nil {
 		return err
 	}

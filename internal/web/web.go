@@ -59,6 +59,9 @@ type Options struct {
 	// Status resolves and ignores issues; without it the issue pages
 	// offer no actions.
 	Status IssueStatus
+	// PromQL evaluates the metrics explorer's PromQL mode; without it the
+	// mode says it is unavailable.
+	PromQL PromQL
 	// MaxRange caps the time range of a page; default 31 days.
 	MaxRange time.Duration
 	Now      func() time.Time
