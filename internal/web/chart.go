@@ -181,6 +181,9 @@ func (c Chart) drawBars(b *strings.Builder, x func(time.Time) float64, y func(fl
 }
 
 func (c Chart) format(v float64) string {
+	if v == 0 {
+		return "0" // "0µs" reads as a measurement
+	}
 	switch c.Unit {
 	case "rate":
 		return fmtRate(v)

@@ -182,6 +182,9 @@ type frame struct {
 	Envs    []string
 	Refresh string // auto-refresh interval, "" for off
 	Q       string // the search box
+	// Keep is the page's own query parameters, carried through the range
+	// form so that changing the range keeps the page as it is.
+	Keep []param
 	Now     time.Time
 	Range   query.TimeRange
 }
@@ -198,8 +201,23 @@ func (s *server) frame(r *http.Request, title string) frame {
 	if f.From == "" {
 		f.From = "now-1h"
 	}
+	for k, vs := range v {
+		if frameParams[k] || (k == "q" && r.URL.Path == "/search") {
+			continue
+		}
+		for _, x := range vs {
+			f.Keep = append(f.Keep, param{k, x})
+		}
+	}
+	slices.SortStableFunc(f.Keep, func(a, b param) int { return strings.Compare(a.Key, b.Key) })
 	return f
 }
+
+type param struct{ Key, Value string }
+
+// frameParams are the parameters the frame's forms set themselves, and
+// those tied to a range (a page cursor), which a new range drops.
+var frameParams = map[string]bool{"from": true, "to": true, "env": true, "refresh": true, "cursor": true, "page": true}
 
 // timeRange resolves the frame's range, or says what is wrong with it.
 func (s *server) timeRange(f *frame) error {

@@ -127,19 +127,4 @@
     var svg = e.target.closest && e.target.closest(".explore-chart svg.chart");
     if (svg && !(e.relatedTarget && svg.contains(e.relatedTarget))) hideCursor(svg.closest(".explore-chart"));
   });
-
-  // The range picker submits only its own fields; on this page it carries
-  // the query too, so that changing the range keeps the chart.
-  document.addEventListener("DOMContentLoaded", function () {
-    var range = document.querySelector("form.range");
-    if (!range || !explore()) return;
-    var own = {};
-    Array.prototype.forEach.call(range.elements, function (el) { if (el.name) own[el.name] = true; });
-    new URLSearchParams(location.search).forEach(function (v, k) {
-      if (own[k]) return;
-      var h = document.createElement("input");
-      h.type = "hidden"; h.name = k; h.value = v;
-      range.appendChild(h);
-    });
-  });
 })();
