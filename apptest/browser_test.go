@@ -3,6 +3,7 @@ package apptest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,6 +197,37 @@ func (b *browser) click(sel, text, next string) {
 	b.run("wait for "+next, chromedp.WaitVisible(next, chromedp.ByQuery))
 }
 
+// submit types value into the form field sel, submits its form, waits for
+// the URL to contain want, then for next to be visible.
+func (b *browser) submit(sel, value, want, next string) {
+	b.t.Helper()
+	js := fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		if (!el) return false;
+		el.value = %q;
+		el.form.requestSubmit ? el.form.requestSubmit() : el.form.submit();
+		return true;
+	})()`, sel, value)
+	var ok bool
+	b.run("submit "+sel, chromedp.Evaluate(js, &ok))
+	if !ok {
+		b.t.Fatalf("no %s to type into", sel)
+	}
+	// Reading the location can fail while the page navigates: retry.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var loc string
+		if err := chromedp.Run(b.ctx, chromedp.Location(&loc)); err == nil && strings.Contains(loc, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("submitting %s did not lead to a URL with %q", sel, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.run("wait for "+next, chromedp.WaitVisible(next, chromedp.ByQuery))
+}
+
 // texts returns the text of every element matching sel.
 func (b *browser) texts(sel string) []string {
 	b.t.Helper()
@@ -219,8 +251,8 @@ func (b *browser) expect(what string, got []string, want ...string) {
 // its slow requests, to the service map, and to the error whose remote
 // chain ends in pricing's bad log level and that error's request, checking
 // what is on screen at each step.
-func browseDemo(t *testing.T, ui string) {
-	b := newBrowser(t, "http://"+ui)
+func browseDemo(t *testing.T, s *server) {
+	b := newBrowser(t, "http://"+s.ui)
 
 	b.open("/", "article.card a.name")
 	b.expect("board", b.texts("article.card a.name"), "fibfrontend", "pricing", "userstore")
@@ -279,5 +311,89 @@ func browseDemo(t *testing.T, ui string) {
 		t.Error("no failed span marked in the request's waterfall")
 	}
 	b.shot("request-error")
+
+	browseLogs(t, b)
+	browseMetrics(t, b)
+	browseHostile(t, b, s)
+
+	// The search box takes a service name to its page.
+	b.submit(".search input", "pricing", "/services/pricing", ".svc .svc-name")
+	if got := b.text(".svc-name"); got != "pricing" {
+		t.Errorf("searching pricing led to %q", got)
+	}
 	b.checkClean()
+}
+
+// browseLogs filters the logs explorer, follows a line to its request, and
+// tails the live stream.
+func browseLogs(t *testing.T, b *browser) {
+	b.click("header.top nav a", "Logs", "table.logs tr.log")
+	b.submit("#logq", "service:pricing level>=error", "q=service", "table.logs tr.log")
+	for _, svc := range b.texts("table.logs tr.log a.service-link") {
+		if svc != "pricing" {
+			t.Errorf("filter service:pricing shows a line of %q", svc)
+		}
+	}
+	b.expect("levels", b.texts("table.logs tr.log span.lvl"), "error")
+	if n := b.count("figure.histogram svg.chart rect"); n == 0 {
+		t.Error("no histogram bars for the filter")
+	}
+	b.shot("logs")
+	b.click("table.logs tr.log a.request-link", "", "table.waterfall tr.span")
+	b.expect("a log line's request", b.texts("table.waterfall tr.span"), "pricing")
+
+	// Live tail: new lines arrive while the demo's traffic runs.
+	b.open("/logs?from=now-5m", "button.live")
+	b.run("start the live tail", chromedp.Click("button.live", chromedp.ByQuery), chromedp.WaitVisible("tr.log.fresh", chromedp.ByQuery))
+	b.shot("logs-live")
+}
+
+// browseMetrics charts a StatsD metric of the demo and a PromQL
+// expression.
+func browseMetrics(t *testing.T, b *browser) {
+	b.click("header.top nav a", "Metrics", "ul.metrics li.metric")
+	b.expect("metric list", b.texts("ul.metrics li.metric"), "fibpro.requests", "http.server.request.duration")
+	b.click("ul.metrics li.metric a", "fibpro.requests", "figure.explore-chart svg.chart path.line")
+	b.shot("explore")
+	b.open("/explore?mode=promql", "form.promql textarea[name=promql]")
+	b.submit("form.promql textarea[name=promql]", `sum by (service_name) (rate(http_server_request_duration_seconds_count[1m]))`, "promql=", "table.legend tr.series")
+	if n := b.count("table.legend tr.series"); n < 3 {
+		t.Errorf("%d PromQL series, want one per service", n)
+	}
+	b.shot("explore-promql")
+}
+
+// browseHostile sends a log line made of markup and checks that the
+// logs explorer and the request view show it as text.
+func browseHostile(t *testing.T, b *browser, s *server) {
+	const body = `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script> hostile`
+	line := fmt.Sprintf(`{"level":"error","msg":%q,"service":"xss-probe","request_id":"xss-req-1","note":"<b>bold</b>"}`, body)
+	resp, err := http.Post("http://"+s.otlpAddr+"/api/v1/logs", "application/x-ndjson", strings.NewReader(line+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /api/v1/logs: status %d", resp.StatusCode)
+	}
+	for _, page := range []struct{ path, sel string }{
+		{"/logs?from=now-5m&q=service:xss-probe", "table.logs tr.log"},
+		{"/requests/xss-req-1", "#logs tr.log"},
+	} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b.open(page.path, "main")
+			if b.count(page.sel) > 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		b.expect(page.path, b.texts(page.sel), "<img src=x", "<script>")
+		var title string
+		b.run("read the title", chromedp.Title(&title))
+		if n := b.count("main img, main script, main b"); n != 0 || title == "pwned" {
+			t.Errorf("%s: %d elements made from the log line, title %q", page.path, n, title)
+		}
+	}
+	b.shot("hostile")
 }

@@ -204,7 +204,7 @@ func TestDemo(t *testing.T) {
 		return resp.StatusCode == 200 && strings.Contains(page, `<svg class="spark"`), fmt.Sprintf("status %d", resp.StatusCode)
 	})
 
-	t.Run("browser", func(t *testing.T) { browseDemo(t, s.ui) })
+	t.Run("browser", func(t *testing.T) { browseDemo(t, s) })
 
 	// Ctrl-C stops the fleet and the server cleanly.
 	s.cmd.Process.Signal(syscall.SIGINT)

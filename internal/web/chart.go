@@ -147,6 +147,10 @@ func (c Chart) drawLines(b *strings.Builder, x func(time.Time) float64, y func(f
 				cmd = "M"
 			}
 			fmt.Fprintf(b, "%s%.1f %.1f", cmd, x(p.T), y(p.V))
+			if cmd == "M" {
+				// With round caps a lone point shows as a dot.
+				b.WriteString("l0 0")
+			}
 			pen, prev = true, p.T
 		}
 		fmt.Fprintf(b, `"><title>%s</title></path>`, template.HTMLEscapeString(s.Name))

@@ -29,13 +29,13 @@ func TestChart(t *testing.T) {
 			chart: Chart{From: from, To: from.Add(time.Hour), Step: 10 * time.Minute, Unit: "rate", Label: "requests",
 				Series: []ChartSeries{{Name: "now", Points: pts(1, 2, math.NaN(), 4)}, {Name: "yesterday", Class: "prev", Points: pts(1, 1)}}},
 			// The gap lifts the pen: a second M, no line through it.
-			want: []string{`aria-label="requests"`, `class="line prev"`, ">5.00/s<", ">09:00<", ">09:30<", `M52.0 108.4L162.0 84.8M382.0 37.6`},
+			want: []string{`aria-label="requests"`, `class="line prev"`, ">5.00/s<", ">09:00<", ">09:30<", `M52.0 108.4l0 0L162.0 84.8M382.0 37.6l0 0`},
 		},
 		{
 			name: "points further apart than a step are not joined",
 			chart: Chart{From: from, To: from.Add(time.Hour), Step: time.Minute,
 				Series: []ChartSeries{{Name: "x", Points: pts(1, 1)}}},
-			want: []string{`M52.0 14.0M162.0 14.0`},
+			want: []string{`M52.0 14.0l0 0M162.0 14.0l0 0`},
 		},
 		{
 			name: "marks and names are escaped text",
