@@ -33,6 +33,7 @@ const (
 type boardQueries interface {
 	Services(ctx context.Context, r query.TimeRange) ([]query.ServiceSummary, error)
 	ServiceSeries(ctx context.Context, q query.ServiceSeriesQuery) (*query.ServiceSeriesResult, error)
+	ServiceMap(ctx context.Context, r query.TimeRange, env string) (*query.ServiceMap, error)
 }
 
 type boardPage struct {
@@ -48,7 +49,22 @@ type boardService struct {
 	Zones   []zoneGroup
 	Up      int
 	Series  []query.REDPoint
+	URL     string
+	Calls   []boardCall // the services it calls, most calls first
+	More    int         // calls not shown
 }
+
+// boardCall is a dependency of a service on the board: the callee marked
+// with its own health, and the calls' error rate.
+type boardCall struct {
+	Name, URL string // URL is "" for an external peer
+	Health    string
+	ErrorRate float64
+	Rate      float64
+}
+
+// maxBoardCalls caps the dependencies listed on a card.
+const maxBoardCalls = 6
 
 // zoneGroup is the instances of a service in one availability zone and
 // environment.
@@ -77,35 +93,29 @@ func (s *server) board(r *http.Request, f *frame) (any, error) {
 	for _, sr := range series.Series {
 		bySvc[sr.Service] = sr.Points
 	}
-	live := f.Range.To.After(f.Now.Add(-staleAfter)) // the range ends now: instances can be down
+	graph, err := s.opt.Query.ServiceMap(r.Context(), f.Range, f.Env)
+	if err != nil {
+		return nil, err
+	}
 	p := boardPage{IngestURL: s.opt.IngestURL, Counts: map[string]int{}}
+	health := map[string]string{}
 	for _, sv := range svcs {
 		if f.Env != "" && !slices.Contains(sv.Environments, f.Env) {
 			continue
 		}
-		b := boardService{ServiceSummary: sv, Series: bySvc[sv.Name]}
+		b := boardService{ServiceSummary: sv, Series: bySvc[sv.Name], URL: servicePath(f, sv.Name)}
+		var insts []boardInstance
+		b.Health, b.Reasons, insts = markService(f, sv)
 		groups := map[[2]string]*zoneGroup{}
-		for _, in := range sv.Instances {
-			if f.Env != "" && in.Environment != f.Env {
-				continue
-			}
-			h := healthOK
-			if live {
-				switch age := f.Now.Sub(in.LastSeen); {
-				case age > downAfter:
-					h = healthCrit
-				case age > staleAfter:
-					h = healthWarn
-				}
-			}
-			if h == healthOK {
+		for _, in := range insts {
+			if in.Health == healthOK {
 				b.Up++
 			}
 			k := [2]string{in.AvailabilityZone, in.Environment}
 			if groups[k] == nil {
 				groups[k] = &zoneGroup{Zone: in.AvailabilityZone, Env: in.Environment}
 			}
-			groups[k].Instances = append(groups[k].Instances, boardInstance{Instance: in, Health: h})
+			groups[k].Instances = append(groups[k].Instances, in)
 		}
 		for _, g := range groups {
 			b.Zones = append(b.Zones, *g)
@@ -113,9 +123,37 @@ func (s *server) board(r *http.Request, f *frame) (any, error) {
 		slices.SortFunc(b.Zones, func(a, c zoneGroup) int {
 			return cmp.Or(cmp.Compare(a.Env, c.Env), cmp.Compare(a.Zone, c.Zone))
 		})
-		b.Health, b.Reasons = serviceHealth(sv, live && len(sv.Instances) > 0 && b.Up == 0)
+		health[sv.Name] = b.Health
 		p.Counts[b.Health]++
 		p.Services = append(p.Services, b)
+	}
+	nodes := map[string]query.MapNode{}
+	for _, n := range graph.Nodes {
+		nodes[n.Name] = n
+	}
+	for i := range p.Services {
+		b := &p.Services[i]
+		var edges []query.MapEdge
+		for _, e := range graph.Edges {
+			if e.Caller == b.Name && e.Callee != b.Name {
+				edges = append(edges, e)
+			}
+		}
+		slices.SortStableFunc(edges, func(a, c query.MapEdge) int { return cmp.Compare(c.Calls, a.Calls) })
+		for j, e := range edges {
+			if j == maxBoardCalls {
+				b.More = len(edges) - j
+				break
+			}
+			c := boardCall{Name: e.Callee, Health: health[e.Callee], ErrorRate: e.ErrorRate, Rate: e.Rate}
+			if !e.External {
+				c.URL = servicePath(f, e.Callee)
+			}
+			if c.Health == "" { // an external peer, or a service not on the board
+				c.Health, _ = nodeHealth(nodes[e.Callee])
+			}
+			b.Calls = append(b.Calls, c)
+		}
 	}
 	// Worst first, then by name: the board is read top down.
 	order := map[string]int{healthCrit: 0, healthWarn: 1, healthOK: 2, healthIdle: 3}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"flag"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -94,6 +95,7 @@ func TestPages(t *testing.T) {
 		{"board", "/", fleet(), 200},
 		{"board-env", "/?env=staging&from=now-15m&refresh=5s", fleet(), 200},
 		{"board-empty", "/", &fakeQueries{}, 200},
+		{"board-calls", "/", fleetWithMap(), 200},
 		{"bad-range", "/?from=yesterday", fleet(), 400},
 		{"not-found", "/nowhere", fleet(), 404},
 	} {
@@ -157,6 +159,32 @@ func TestBoardHealth(t *testing.T) {
 	}
 	if strings.Contains(body, "<script>alert") {
 		t.Error("a service name was not escaped")
+	}
+}
+
+func fleetWithMap() *fakeQueries {
+	q := fleet()
+	q.fakeMap.maps = map[string]*query.ServiceMap{"": fleetMap()}
+	return q
+}
+
+// TestBoardCalls: each card lists what the service calls, marked with the
+// callee's own health, the calls' error rate, and no link for a peer that
+// sends no spans.
+func TestBoardCalls(t *testing.T) {
+	rec := httptest.NewRecorder()
+	newServer(t, fleetWithMap()).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	body := rec.Body.String()
+	m := fleetMap()
+	for _, e := range m.Edges {
+		if !strings.Contains(body, ">"+template.HTMLEscapeString(e.Callee)+"<") {
+			t.Errorf("board lacks the call %s -> %s", e.Caller, e.Callee)
+		}
+	}
+	for _, want := range []string{`<span class="mark h-warn"></span><a href="/services/pricing">pricing</a>`, `<span title="not a traced service">postgres:5432</span>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("board lacks %s", want)
+		}
 	}
 }
 
