@@ -34,6 +34,7 @@ type boardQueries interface {
 	Services(ctx context.Context, r query.TimeRange) ([]query.ServiceSummary, error)
 	ServiceSeries(ctx context.Context, q query.ServiceSeriesQuery) (*query.ServiceSeriesResult, error)
 	ServiceMap(ctx context.Context, r query.TimeRange, env string) (*query.ServiceMap, error)
+	InstanceStats(ctx context.Context, r query.TimeRange) (map[string]map[string]query.InstanceStat, error)
 }
 
 type boardPage struct {
@@ -76,6 +77,8 @@ type zoneGroup struct {
 type boardInstance struct {
 	query.Instance
 	Health string
+	Why    string              // the health's reason
+	Stat   *query.InstanceStat // nil without requests
 }
 
 func (s *server) board(r *http.Request, f *frame) (any, error) {
@@ -97,6 +100,10 @@ func (s *server) board(r *http.Request, f *frame) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	stats, err := s.opt.Query.InstanceStats(r.Context(), f.Range)
+	if err != nil {
+		return nil, err
+	}
 	p := boardPage{IngestURL: s.opt.IngestURL, Counts: map[string]int{}}
 	health := map[string]string{}
 	for _, sv := range svcs {
@@ -105,7 +112,7 @@ func (s *server) board(r *http.Request, f *frame) (any, error) {
 		}
 		b := boardService{ServiceSummary: sv, Series: bySvc[sv.Name], URL: servicePath(f, sv.Name)}
 		var insts []boardInstance
-		b.Health, b.Reasons, insts = markService(f, sv)
+		b.Health, b.Reasons, insts = markService(f, sv, stats[sv.Name])
 		groups := map[[2]string]*zoneGroup{}
 		for _, in := range insts {
 			if in.Health == healthOK {

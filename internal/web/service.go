@@ -84,6 +84,8 @@ type serviceChart struct {
 type serviceInstance struct {
 	query.Instance
 	Health string
+	Why    string              // the health's reason
+	Stat   *query.InstanceStat // nil without requests
 	Logs   string // the instance's logs
 }
 
@@ -129,10 +131,12 @@ func (s *server) service(r *http.Request, f *frame) (any, error) {
 		deps      *query.Dependencies
 		issues    *query.IssueList
 		slowest   []query.SlowRequest
+		instStats map[string]map[string]query.InstanceStat
 		seriesQ   = query.ServiceSeriesQuery{Range: f.Range, Service: name, Environment: f.Env}
 	)
 	err := parallel(ctx,
 		func(ctx context.Context) (err error) { svcs, err = s.opt.Query.Services(ctx, f.Range); return },
+		func(ctx context.Context) (err error) { instStats, err = s.opt.Query.InstanceStats(ctx, f.Range); return },
 		func(ctx context.Context) (err error) { cur, err = s.opt.Query.ServiceSeries(ctx, seriesQ); return },
 		func(ctx context.Context) (err error) {
 			q := seriesQ
@@ -177,9 +181,9 @@ func (s *server) service(r *http.Request, f *frame) (any, error) {
 		p.Summary.Name = name
 	}
 	var insts []boardInstance
-	p.Health, p.Reasons, insts = markService(f, p.Summary)
+	p.Health, p.Reasons, insts = markService(f, p.Summary, instStats[name])
 	for _, in := range insts {
-		p.Instances = append(p.Instances, serviceInstance{Instance: in.Instance, Health: in.Health,
+		p.Instances = append(p.Instances, serviceInstance{Instance: in.Instance, Health: in.Health, Why: in.Why, Stat: in.Stat,
 			Logs: link(*f, "/logs", "q", logFilter("service", name)+" "+logFilter("instance", in.ID))})
 	}
 	p.Charts = serviceCharts(f, seriesOf(cur, name), seriesOf(prev, name), stepOf(cur), compare, versionMarks(versions))
@@ -216,7 +220,7 @@ func dependencyRow(f *frame, d query.Dependency, byName map[string]query.Service
 		sd.Href = servicePath(f, d.Peer.Name)
 	}
 	if sv, ok := byName[d.Peer.Name]; ok && !d.Peer.External {
-		sd.Health, sd.Reasons, _ = markService(f, sv)
+		sd.Health, sd.Reasons, _ = markService(f, sv, nil)
 	} else {
 		sd.Health, sd.Reasons = nodeHealth(d.Peer)
 	}
@@ -230,8 +234,9 @@ func servicePath(f *frame, name string) string {
 
 // markService marks a service and its instances of the frame's
 // environment as the board does: an instance is stale after a minute
-// without a record and down after five, when the range ends now.
-func markService(f *frame, sv query.ServiceSummary) (string, []string, []boardInstance) {
+// without a record and down after five, when the range ends now, and
+// marked by its own error rate when stats has it.
+func markService(f *frame, sv query.ServiceSummary, stats map[string]query.InstanceStat) (string, []string, []boardInstance) {
 	live := f.Range.To.After(f.Now.Add(-staleAfter))
 	var insts []boardInstance
 	up := 0
@@ -239,19 +244,28 @@ func markService(f *frame, sv query.ServiceSummary) (string, []string, []boardIn
 		if f.Env != "" && in.Environment != f.Env {
 			continue
 		}
-		h := healthOK
+		b := boardInstance{Instance: in, Health: healthOK}
 		if live {
 			switch age := f.Now.Sub(in.LastSeen); {
 			case age > downAfter:
-				h = healthCrit
+				b.Health, b.Why = healthCrit, "down: not seen for "+downAfter.String()
 			case age > staleAfter:
-				h = healthWarn
+				b.Health, b.Why = healthWarn, "stale: not seen for "+staleAfter.String()
 			}
 		}
-		if h == healthOK {
+		if b.Health == healthOK {
 			up++
 		}
-		insts = append(insts, boardInstance{Instance: in, Health: h})
+		if st, ok := stats[in.ID]; ok && st.Requests > 0 {
+			b.Stat = &st
+			switch {
+			case st.ErrorRate >= critErrorRate && b.Health != healthCrit:
+				b.Health, b.Why = healthCrit, "errors ≥ 5%"
+			case st.ErrorRate >= warnErrorRate && b.Health == healthOK:
+				b.Health, b.Why = healthWarn, "errors ≥ 1%"
+			}
+		}
+		insts = append(insts, b)
 	}
 	h, why := serviceHealth(sv, live && len(sv.Instances) > 0 && up == 0)
 	return h, why, insts

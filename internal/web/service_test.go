@@ -192,9 +192,12 @@ func TestServicePage(t *testing.T) {
 		t.Fatalf("status %d:\n%s", code, body)
 	}
 	for _, want := range []string{
-		// health as the board computes it: 7% errors, one instance down
+		// health as the board computes it: 7% errors, one instance down,
+		// the other failing a tenth of its requests
 		`<span class="mark h-crit" title="crit: errors ≥ 5%">`,
-		`<tr class="instance h-crit">`, `<tr class="instance h-ok">`,
+		`<span class="inst h-crit" title="crit: down: not seen for 5m0s">`,
+		`<span class="inst h-crit" title="crit: errors ≥ 5%">`,
+		`<td class="num">1000</td><td class="num h-crit">10.0%</td>`,
 		// the charts, today and yesterday, with the deploy of 3.0.2 marked
 		`<path class="line s0" d="M`, `<path class="line prev" d="M`, `<path class="line err" d="M`,
 		`<g class="mark"><title>3.0.2 at 2026-05-04 09:40:00</title>`,

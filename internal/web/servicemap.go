@@ -74,7 +74,7 @@ func (s *server) serviceMap(r *http.Request, f *frame) (any, error) {
 		// A service is marked as on the board, so that colours agree
 		// across pages; a peer known only from calls, by its calls.
 		if sv, ok := byName[n.Name]; ok && !n.External {
-			row.Health, row.Reasons, _ = markService(f, sv)
+			row.Health, row.Reasons, _ = markService(f, sv, nil)
 		} else {
 			row.Health, row.Reasons = nodeHealth(n)
 		}

@@ -60,6 +60,18 @@ func (f *fakeQueries) ServiceSeries(_ context.Context, q query.ServiceSeriesQuer
 	return res, nil
 }
 
+// InstanceStats gives f1 of fibfrontend a tenth of its requests failed
+// and f2 none.
+func (f *fakeQueries) InstanceStats(_ context.Context, r query.TimeRange) (map[string]map[string]query.InstanceStat, error) {
+	out := map[string]map[string]query.InstanceStat{}
+	for _, sv := range f.services {
+		if sv.Name == "fibfrontend" {
+			out[sv.Name] = map[string]query.InstanceStat{"f1": {Requests: 1000, Errors: 100, ErrorRate: 0.1}, "f2": {Requests: 200}}
+		}
+	}
+	return out, nil
+}
+
 func fleet() *fakeQueries {
 	inst := func(id, zone, env string, age time.Duration) query.Instance {
 		return query.Instance{ID: id, Host: "host-" + id, AvailabilityZone: zone, Environment: env, Version: "1.0", LastSeen: now.Add(-age)}
@@ -151,7 +163,8 @@ func TestBoardHealth(t *testing.T) {
 	}
 	for _, want := range []string{
 		`class="card h-crit"`, `title="crit: errors ≥ 5%"`, `title="warn: p95 ≥ 500ms"`, `class="card h-idle"`,
-		`<span class="inst h-crit" title="f2 on host-f2 · 1.0 · seen 10m ago">`,
+		`<span class="inst h-crit" title="f2 on host-f2 · 1.0 · seen 10m ago · 0% errors of 200 · down: not seen for 5m0s">`,
+		`<span class="inst h-crit" title="f1 on host-f1 · 1.0 · seen 2s ago · 10.0% errors of 1000 · errors ≥ 5%">`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("board lacks %s", want)
