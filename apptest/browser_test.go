@@ -356,9 +356,19 @@ func browseMetrics(t *testing.T, b *browser) {
 	b.click("ul.metrics li.metric a", "fibpro.requests", "figure.explore-chart svg.chart path.line")
 	b.shot("explore")
 	b.open("/explore?mode=promql", "form.promql textarea[name=promql]")
-	b.submit("form.promql textarea[name=promql]", `sum by (service_name) (rate(http_server_request_duration_seconds_count[1m]))`, "promql=", "table.legend tr.series")
-	if n := b.count("table.legend tr.series"); n < 3 {
-		t.Errorf("%d PromQL series, want one per service", n)
+	const expr = `sum by (service_name) (rate(http_server_request_duration_seconds_count[1m]))`
+	b.submit("form.promql textarea[name=promql]", expr, "promql=", "form.promql")
+	// A rate needs two exports of the kit's metrics (every 10 s) in its
+	// window: reload until the fleet has them.
+	for deadline := time.Now().Add(30 * time.Second); b.count("table.legend tr.series") < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d PromQL series after 30 s, want one per service", b.count("table.legend tr.series"))
+		}
+		time.Sleep(time.Second)
+		b.run("reload", chromedp.Reload(), chromedp.WaitVisible("form.promql", chromedp.ByQuery))
+	}
+	if n := b.count("figure.explore-chart svg.chart path.line"); n < 3 {
+		t.Errorf("%d lines on the PromQL chart, want one per service", n)
 	}
 	b.shot("explore-promql")
 }
