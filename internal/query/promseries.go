@@ -334,3 +334,26 @@ func promLimit(limit int) int64 {
 	}
 	return int64(limit) + 1
 }
+
+// MetricSeriesSince calls fn for each series with points at or after since,
+// with its metric name and the time of its newest point, in no order. The
+// per-metric series limit (internal/ingest/cardinality) is seeded with it
+// at start, so that a restart does not reset the count.
+func (s *Service) MetricSeriesSince(ctx context.Context, since time.Time, fn func(name string, id uint64, last time.Time)) error {
+	err := s.scanRows(ctx, func(rows *sql.Rows) error {
+		var (
+			name string
+			id   uint64
+			last time.Time
+		)
+		if err := rows.Scan(&name, &id, &last); err != nil {
+			return err
+		}
+		fn(name, id, last)
+		return nil
+	}, `SELECT name, series_id, max(timestamp) FROM metric_points WHERE timestamp >= ? GROUP BY name, series_id`, since.UTC())
+	if err != nil {
+		return fmt.Errorf("cannot list recent series: %w", err)
+	}
+	return nil
+}
