@@ -196,6 +196,10 @@ type PromPoint struct {
 	ExpNeg       []uint64
 
 	Quantiles, QuantileValues []float64 // summaries
+
+	// SeriesPoints is the number of points of this series in the read when
+	// known, 0 otherwise: a capacity hint for whoever keeps them.
+	SeriesPoints int
 }
 
 // PromPoints calls fn for each point of q, ordered by series and time. The
@@ -260,7 +264,7 @@ func (s *Service) PromPoints(ctx context.Context, q PromPointsQuery, fn func(*Pr
 	+ CASE WHEN (flags & 1) <> 0 THEN 2 ELSE 0 END + CASE WHEN temporality = 'delta' THEN 1 ELSE 0 END`
 	if cq, ok := s.store.(store.ChunkQuerier); ok && numeric {
 		err := s.promPointsChunked(ctx, cq, q, `SELECT series_id, epoch_ms(timestamp), `+packedExpr+`, `+cols+`
-FROM metric_points WHERE `+where, args, fn)
+FROM metric_points WHERE `+where, `SELECT series_id, count(*)::BIGINT FROM metric_points WHERE `+where+` GROUP BY series_id`, args, fn)
 		if err != nil {
 			return fmt.Errorf("cannot read points: %w", err)
 		}
@@ -304,26 +308,132 @@ type promRaw struct {
 type promBuffer struct {
 	pts      []promRaw
 	counts   []uint64 // histograms and summaries
-	unsorted bool     // some point came before the one read before it
+	unsorted bool     // points are out of time order, to be sorted at the end
+}
+
+// promMaxShift bounds how far back a late point is moved into place as it
+// arrives. DuckDB's parallel scan interleaves the chunks of a few row groups,
+// so a series' late points are only a few places late: moving them is
+// cheaper than sorting afterwards. Beyond the bound (points written far out
+// of order) the series is sorted once at the end instead, so that the cost
+// stays O(n log n).
+const promMaxShift = 64
+
+// add appends r (and cnt, with counts) in time order when r is at most
+// promMaxShift places late.
+func (b *promBuffer) add(r promRaw, cnt uint64, counts bool) {
+	b.pts = append(b.pts, r)
+	if counts {
+		b.counts = append(b.counts, cnt)
+	}
+	n := len(b.pts) - 1
+	if b.unsorted || n == 0 || b.pts[n-1].t <= r.t {
+		return
+	}
+	i := n
+	for i > 0 && b.pts[i-1].t > r.t {
+		if n-i >= promMaxShift {
+			b.unsorted = true
+			return
+		}
+		i--
+	}
+	copy(b.pts[i+1:], b.pts[i:n])
+	b.pts[i] = r
+	if counts {
+		copy(b.counts[i+1:], b.counts[i:n])
+		b.counts[i] = cnt
+	}
+}
+
+// promTable maps series ids to their buffers: open addressing with linear
+// probing, some three times faster than a Go map for the lookup done for
+// every point read. Ids are mixed before indexing, so that ids whose low
+// bits agree do not pile up.
+type promTable struct {
+	keys []uint64
+	bufs []*promBuffer // nil: empty slot
+	n    int
+}
+
+func (t *promTable) get(id uint64) *promBuffer {
+	if 2*(t.n+1) > len(t.keys) {
+		t.grow()
+	}
+	mask := uint64(len(t.keys) - 1)
+	for i := telemetry.Mix64(id) & mask; ; i = (i + 1) & mask {
+		switch {
+		case t.bufs[i] == nil:
+			b := &promBuffer{}
+			t.keys[i], t.bufs[i] = id, b
+			t.n++
+			return b
+		case t.keys[i] == id:
+			return t.bufs[i]
+		}
+	}
+}
+
+func (t *promTable) grow() {
+	keys, bufs := t.keys, t.bufs
+	size := max(2*len(keys), 1024)
+	t.keys, t.bufs, t.n = make([]uint64, size), make([]*promBuffer, size), 0
+	mask := uint64(size - 1)
+	for j, b := range bufs {
+		if b == nil {
+			continue
+		}
+		i := telemetry.Mix64(keys[j]) & mask
+		for t.bufs[i] != nil {
+			i = (i + 1) & mask
+		}
+		t.keys[i], t.bufs[i] = keys[j], b
+		t.n++
+	}
 }
 
 // promPointsChunked is PromPoints over a store that reads column-wise, for
 // the point types whose columns are all numbers. Sorting millions of points
 // by series and time costs DuckDB more than reading them, and converting
 // them row by row through database/sql costs ten times that: here DuckDB
-// only filters, the chunks are read in place, each series' points are
-// buffered in the order they come (time order for a series written in
-// order, so usually nothing is left to sort), and every series is then
-// handed to fn in order. The buffers take 24 bytes a point (32 for
-// histograms and summaries) until their series is handed over.
-func (s *Service) promPointsChunked(ctx context.Context, cq store.ChunkQuerier, q PromPointsQuery, sqlText string,
+// only counts and filters, the chunks are read in place, each series'
+// points are buffered in time order (late ones moved into place, or the
+// series sorted at the end), and every series is then handed to fn in
+// order. The buffers, sized by the count per series, take 24 bytes a point
+// (32 for histograms and summaries) until their series is handed over.
+func (s *Service) promPointsChunked(ctx context.Context, cq store.ChunkQuerier, q PromPointsQuery, sqlText, countText string,
 	args []any, fn func(*PromPoint) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	valueType := q.Type == telemetry.MetricGauge || q.Type == telemetry.MetricSum
-	bufs := map[uint64]*promBuffer{}
+	var bufs promTable
+	// Counting first sizes every buffer exactly (growing them by doubling
+	// allocated three times the points and copied them twice), and checks
+	// the limit before anything is read, for a query that costs DuckDB a
+	// few percent of the read. Points written meanwhile grow the buffers.
+	total := 0
+	err := cq.QueryChunks(ctx, countText, args, func(c store.Chunk) error {
+		ids, counts := c.Uint64s(0), c.Int64s(1)
+		for i := range c.Len() {
+			total += int(counts[i])
+		}
+		if q.Limit > 0 && total > q.Limit {
+			return invalidf("more than %d points to read; narrow the range or add label matchers", q.Limit)
+		}
+		for i := range c.Len() {
+			b := bufs.get(ids[i])
+			b.pts = make([]promRaw, 0, counts[i])
+			if !valueType {
+				b.counts = make([]uint64, 0, counts[i])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return promChunkErr(ctx, err, s.timeout)
+	}
 	read := 0
-	err := cq.QueryChunks(ctx, sqlText, args, func(c store.Chunk) error {
+	err = cq.QueryChunks(ctx, sqlText, args, func(c store.Chunk) error {
 		n := c.Len()
 		if read += n; q.Limit > 0 && read > q.Limit {
 			return invalidf("more than %d points to read; narrow the range or add label matchers", q.Limit)
@@ -342,15 +452,10 @@ func (s *Service) promPointsChunked(ctx context.Context, cq store.ChunkQuerier, 
 		)
 		for i := range n {
 			if id := ids[i]; b == nil || id != last {
-				if b = bufs[id]; b == nil {
-					// Series usually have many points: skip the first
-					// doublings of the slice.
-					b = &promBuffer{pts: make([]promRaw, 0, 64)}
-					bufs[id] = b
-				}
-				last = id
+				b, last = bufs.get(id), id
 			}
 			r := promRaw{t: times[i], packed: packed[i]}
+			cnt := uint64(0)
 			if valueType {
 				if c.Valid(3, i) {
 					r.v = values[i]
@@ -361,41 +466,37 @@ func (s *Service) promPointsChunked(ctx context.Context, cq store.ChunkQuerier, 
 				if c.Valid(4, i) {
 					r.v = sums[i]
 				}
-				cnt := uint64(0)
 				if c.Valid(3, i) {
 					cnt = counts[i]
 				}
-				b.counts = append(b.counts, cnt)
 			}
-			if k := len(b.pts); k > 0 && r.t < b.pts[k-1].t {
-				b.unsorted = true
-			}
-			b.pts = append(b.pts, r)
+			b.add(r, cnt, !valueType)
 		}
 		return nil
 	})
 	if err != nil {
-		switch {
-		case errors.Is(err, ErrInvalid):
-			return err
-		case errors.Is(ctx.Err(), context.DeadlineExceeded):
-			return fmt.Errorf("query timed out after %s: %w", s.timeout, context.DeadlineExceeded)
+		return promChunkErr(ctx, err, s.timeout)
+	}
+	type entry struct {
+		id uint64
+		b  *promBuffer
+	}
+	series := make([]entry, 0, bufs.n)
+	for i, b := range bufs.bufs {
+		if b != nil {
+			series = append(series, entry{bufs.keys[i], b})
 		}
-		return err
 	}
-	ids := make([]uint64, 0, len(bufs))
-	for id := range bufs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	bufs = promTable{}
+	slices.SortFunc(series, func(x, y entry) int { return cmp.Compare(x.id, y.id) })
 	var p PromPoint
-	for _, id := range ids {
-		b := bufs[id]
-		delete(bufs, id) // its memory goes as soon as it is handed over
+	for k, e := range series {
+		id, b := e.id, e.b
+		series[k].b = nil // its memory goes as soon as it is handed over
 		if b.unsorted {
 			b.sort()
 		}
-		p = PromPoint{Series: id}
+		p = PromPoint{Series: id, SeriesPoints: len(b.pts)}
 		for j, r := range b.pts {
 			p.Time, p.Start, p.Stale, p.Delta = r.t, r.packed>>2, r.packed&2 != 0, r.packed&1 != 0
 			if valueType {
@@ -409,6 +510,17 @@ func (s *Service) promPointsChunked(ctx context.Context, cq store.ChunkQuerier, 
 		}
 	}
 	return nil
+}
+
+// promChunkErr reports a timeout of a column-wise read as one.
+func promChunkErr(ctx context.Context, err error, timeout time.Duration) error {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("query timed out after %s: %w", timeout, context.DeadlineExceeded)
+	}
+	return err
 }
 
 // sort orders the points by time. Points of equal times come in any order,

@@ -125,3 +125,60 @@ func metricServiceBatches(t *testing.T, points []telemetry.MetricPoint, n int) *
 	}
 	return s
 }
+
+// TestPromBuffer checks that points end in time order with their counts,
+// whether moved into place as they come (a few places late) or sorted at
+// the end (far out of order).
+func TestPromBuffer(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		name     string
+		late     int // how many places late points may come
+		unsorted bool
+	}{{"in order", 0, false}, {"a few places late", 10, false}, {"far out of order", 500, true}} {
+		n := 2000
+		order := make([]int64, n)
+		for i := range order {
+			order[i] = int64(i)
+		}
+		// Shuffle within windows of late+1 points: none is more than late
+		// places from where it belongs.
+		for i := 0; i < n; i += tc.late + 1 {
+			w := order[i:min(i+tc.late+1, n)]
+			rng.Shuffle(len(w), func(a, b int) { w[a], w[b] = w[b], w[a] })
+		}
+		var b promBuffer
+		for _, ts := range order {
+			b.add(promRaw{t: ts, v: float64(ts) / 2}, uint64(ts)*3, true)
+		}
+		if b.unsorted != tc.unsorted {
+			t.Errorf("%s: unsorted = %v, want %v", tc.name, b.unsorted, tc.unsorted)
+		}
+		if b.unsorted {
+			b.sort()
+		}
+		for i, r := range b.pts {
+			if r.t != int64(i) || r.v != float64(i)/2 || b.counts[i] != uint64(i)*3 {
+				t.Fatalf("%s: point %d = %+v count %d", tc.name, i, r, b.counts[i])
+			}
+		}
+	}
+}
+
+func TestPromTable(t *testing.T) {
+	var tab promTable
+	rng := rand.New(rand.NewPCG(5, 6))
+	want := map[uint64]*promBuffer{}
+	for range 5000 {
+		id := rng.Uint64() % 3000 // repeats, and ids sharing low bits
+		id <<= 20
+		b := tab.get(id)
+		if w, ok := want[id]; ok && w != b {
+			t.Fatalf("id %x: a second buffer", id)
+		}
+		want[id] = b
+	}
+	if tab.n != len(want) {
+		t.Errorf("n = %d, want %d", tab.n, len(want))
+	}
+}
