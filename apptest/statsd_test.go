@@ -2,6 +2,7 @@ package apptest
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -23,6 +24,13 @@ func TestStatsD(t *testing.T) {
 		c.Timing("pay.time", time.Duration(10*(i+1))*time.Millisecond, tags, 1)
 	}
 	c.Gauge("queue.depth", 7, tags, 1)
+	// DogStatsD 1.3 timestamps: points at their own time, not aggregated
+	// into the flush interval.
+	at := time.Now().UTC().Add(-3 * time.Minute).Truncate(time.Minute).Add(20 * time.Second)
+	c.CountWithTimestamp("backfill.rows", 40, tags, 1, at)
+	c.CountWithTimestamp("backfill.rows", 2, tags, 1, at)
+	c.CountWithTimestamp("backfill.rows", 5, tags, 1, at.Add(time.Minute))
+	c.GaugeWithTimestamp("backfill.lag", 9, tags, 1, at)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +63,42 @@ func TestStatsD(t *testing.T) {
 				t.Fatalf("%s %s = %v, want %v (%+v)", metric, agg, got, value, q.Data)
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// Per minute, the timestamped points land in the minute of their |T.
+	for _, c := range []struct {
+		metric, agg string
+		want        map[time.Time]float64
+	}{
+		{"backfill.rows", "sum", map[time.Time]float64{at.Truncate(time.Minute): 42, at.Add(time.Minute).Truncate(time.Minute): 5}},
+		{"backfill.lag", "max", map[time.Time]float64{at.Truncate(time.Minute): 9}},
+	} {
+		var q struct {
+			Data struct {
+				Series []struct {
+					Points []struct {
+						Time  time.Time
+						Value float64
+					}
+				}
+			}
+		}
+		got := map[time.Time]float64{}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			s.get(fmt.Sprintf("/api/v1/metrics/query?from=now-10m&name=%s&agg=%s&step=1m", c.metric, c.agg), 200, &q)
+			clear(got)
+			for _, sr := range q.Data.Series {
+				for _, p := range sr.Points {
+					got[p.Time.UTC()] = p.Value
+				}
+			}
+			if maps.Equal(got, c.want) || time.Now().After(deadline) {
+				break
+			}
+		}
+		if !maps.Equal(got, c.want) {
+			t.Errorf("%s %s per minute = %v, want %v", c.metric, c.agg, got, c.want)
 		}
 	}
 }

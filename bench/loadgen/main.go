@@ -5,11 +5,19 @@
 // committed.
 //
 //	loadgen -signal logs -transport http -duration 30s -concurrency 8
+//	loadgen -signal metrics -transport grpc -duration 30s
+//	loadgen -signal metrics -backfill 24h -series 10000 -duration 30m
+//	loadgen -signal statsd -statsd 127.0.0.1:8125 -duration 20s -rate 200000
 //	loadgen -signal errors -ui 127.0.0.1:4320 -duration 30s -concurrency 16
 //
 // The errors signal posts sentry-go-shaped envelopes, one event each, to
 // /api/<project>/envelope/ on the -http address; each event gets a fresh
-// event id.
+// event id. The metrics signal sends OTLP metric points (counters, gauges,
+// histograms), or with -backfill a day of one-a-minute cumulative counters
+// of -series series into the past. The statsd signal sends counter lines in
+// UDP packets of up to 1432 bytes; UDP has no answer, so it reports the
+// lines sent, and the sum of the counter bench.statsd.lines tells how many
+// the server took.
 //
 // It prints one JSON object with the results. See bench/run.sh.
 package main
@@ -43,7 +51,7 @@ import (
 )
 
 func main() {
-	signal := flag.String("signal", "logs", "logs, spans or errors (Sentry envelopes)")
+	signal := flag.String("signal", "logs", "logs, spans, metrics, statsd or errors (Sentry envelopes)")
 	transport := flag.String("transport", "http", "http or grpc")
 	httpAddr := flag.String("http", "127.0.0.1:4318", "OTLP/HTTP address")
 	grpcAddr := flag.String("grpc", "127.0.0.1:4317", "OTLP/gRPC address")
@@ -59,10 +67,31 @@ func main() {
 	uiAddr := flag.String("ui", "", "errors: Telltale's UI/API address, to read -key and -project from /api/v1/projects")
 	bugs := flag.Int("bugs", 200, "errors: distinct bugs the events are drawn from (one issue each)")
 	spread := flag.Duration("spread", 0, "errors: event times advance from this long before the start to the start over -records events (default: sending time)")
+	statsdAddr := flag.String("statsd", "127.0.0.1:8125", "statsd: StatsD UDP address")
+	series := flag.Int("series", 10_000, "statsd and -backfill: distinct series")
+	rate := flag.Float64("rate", 0, "statsd: lines per second in all (0: as fast as possible)")
+	backfillSpan := flag.Duration("backfill", 0, "metrics: send this long (e.g. 24h) of one-a-minute counters of -series series into the past, then stop")
 	flag.Parse()
 
-	if *signal != "logs" && *signal != "spans" && *signal != "errors" {
-		fail("-signal must be logs, spans or errors")
+	switch *signal {
+	case "logs", "spans", "errors", "metrics":
+	case "statsd":
+		packets, lines := statsdPackets(1024, max(*series, 1))
+		ctx, cancel := context.WithTimeout(context.Background(), *duration)
+		defer cancel()
+		start := time.Now()
+		sent, npackets, err := runStatsD(ctx, *statsdAddr, packets, lines, *concurrency, *rate)
+		if err != nil {
+			fail(err.Error())
+		}
+		secs := time.Since(start).Seconds()
+		json.NewEncoder(os.Stdout).Encode(map[string]any{
+			"signal": "statsd", "transport": "udp", "concurrency": *concurrency, "seconds": round(secs),
+			"lines_sent": sent, "packets_sent": npackets, "lines_per_second_sent": round(float64(sent) / secs),
+		})
+		return
+	default:
+		fail("-signal must be logs, spans, metrics, statsd or errors")
 	}
 	if *payloads <= 0 {
 		*payloads = 64
@@ -97,10 +126,16 @@ func main() {
 		*payloads, *batch = 0, 1 // one event per request, as SDKs send
 	}
 	for i := range *payloads {
+		if *backfillSpan > 0 {
+			break
+		}
 		var msg proto.Message
-		if *signal == "logs" {
+		switch *signal {
+		case "logs":
 			msg = logsRequest(rng, *batch, i)
-		} else {
+		case "metrics":
+			msg = metricsRequest(rng, *batch, i)
+		default:
 			req, ids := spansRequest(rng, *batch, i)
 			msg, traceIDs = req, append(traceIDs, ids...)
 		}
@@ -142,10 +177,7 @@ func main() {
 		next = stream.next
 	case *transport == "http":
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency}}
-		path := "/v1/logs"
-		if *signal == "spans" {
-			path = "/v1/traces"
-		}
+		path := map[string]string{"logs": "/v1/logs", "spans": "/v1/traces", "metrics": "/v1/metrics"}[*signal]
 		send = func(ctx context.Context, body []byte) error { return sendHTTP(ctx, client, *httpAddr, path, body) }
 	case *transport == "grpc":
 		conn, err := grpc.NewClient(*grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -154,10 +186,11 @@ func main() {
 			fail(err.Error())
 		}
 		defer conn.Close()
-		method := "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-		if *signal == "spans" {
-			method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-		}
+		method := map[string]string{
+			"logs":    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+			"spans":   "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+			"metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+		}[*signal]
 		send = func(ctx context.Context, body []byte) error {
 			var resp rawMessage
 			return conn.Invoke(ctx, method, rawMessage(body), &resp, grpc.ForceCodecV2(rawCodec{}))
@@ -167,6 +200,21 @@ func main() {
 	}
 
 	start := time.Now()
+	if *backfillSpan > 0 {
+		if *signal != "metrics" {
+			fail("-backfill needs -signal metrics")
+		}
+		n, err := backfill(ctx, send, *backfillSpan, *series, *batch, *concurrency)
+		if err != nil {
+			fail("backfill: " + err.Error())
+		}
+		secs := time.Since(start).Seconds()
+		json.NewEncoder(os.Stdout).Encode(map[string]any{
+			"signal": "metrics backfill", "transport": *transport, "concurrency": *concurrency, "seconds": round(secs),
+			"accepted_records": n, "records_per_second": round(float64(n) / secs),
+		})
+		return
+	}
 	var wg sync.WaitGroup
 	// Latencies of accepted requests, one slice per sender.
 	latencies := make([][]time.Duration, *concurrency)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"flag"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +24,8 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"serve", "--retention-logs", "forever"}, 2, `invalid duration "forever"`},
 		{[]string{"serve", "--max-disk", "lots"}, 2, `invalid size "lots"`},
 		{[]string{"serve", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"help", "serve"}, 0, "-max-series-per-metric"},
+		{[]string{"serve", "--max-series-per-metric", "-1"}, 2, `invalid -max-series-per-metric -1`},
 	}
 	for _, tt := range tests {
 		var out strings.Builder
@@ -76,6 +80,27 @@ func TestFlagValues(t *testing.T) {
 		var b bytesize
 		if err := b.Set(bad); err == nil {
 			t.Errorf("bytesize.Set(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestMaxSeriesFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 10_000},
+		{[]string{"--max-series-per-metric", "500"}, 500},
+		{[]string{"--max-series-per-metric", "0"}, -1}, // app.Options: no limit
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		options := serveFlags(fs)
+		if err := parse(fs, tt.args); err != nil {
+			t.Fatal(err)
+		}
+		opt, err := options(io.Discard)
+		if err != nil || opt.MaxSeriesPerMetric != tt.want {
+			t.Errorf("%q: MaxSeriesPerMetric = %d, %v; want %d", tt.args, opt.MaxSeriesPerMetric, err, tt.want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fibinc/telltale/internal/app"
+	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
 
@@ -53,6 +54,8 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	fs.StringVar(&opt.HTTPAddr, "http-addr", ":4320", "address for the UI, the API, /metrics and health checks")
 	fs.StringVar(&opt.StatsDAddr, "statsd-addr", ":8125", "address for StatsD and DogStatsD over UDP and TCP; - turns it off")
 	fs.DurationVar(&opt.StatsDFlushInterval, "statsd-flush-interval", 10*time.Second, "how long StatsD metrics are aggregated before they are stored")
+	maxSeries := fs.Int("max-series-per-metric", cardinality.DefaultMaxSeriesPerMetric,
+		"series a metric name may have active (a point in the last hour), over OTLP and StatsD; points of new series beyond are rejected; 0 means no limit")
 	retention := map[telemetry.Signal]*days{}
 	for _, s := range telemetry.Signals {
 		d := days(app.DefaultRetention(s))
@@ -85,6 +88,14 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 		opt.Retention = map[telemetry.Signal]time.Duration{}
 		for s, d := range retention {
 			opt.Retention[s] = time.Duration(*d)
+		}
+		switch {
+		case *maxSeries < 0:
+			return opt, usageError{fmt.Errorf("invalid -max-series-per-metric %d: want 0 (no limit) or more", *maxSeries)}
+		case *maxSeries == 0:
+			opt.MaxSeriesPerMetric = -1 // app.Options: negative turns the limit off
+		default:
+			opt.MaxSeriesPerMetric = *maxSeries
 		}
 		opt.MaxDiskBytes = int64(maxDisk)
 		opt.MaxBodyBytes = int64(maxBody)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/api/prom"
+	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/ingest/jsonlogs"
 	"github.com/fibinc/telltale/internal/ingest/otlpgrpc"
 	"github.com/fibinc/telltale/internal/ingest/otlphttp"
@@ -54,6 +55,10 @@ type Options struct {
 	StatsDAddr string
 	// StatsDFlushInterval is the StatsD aggregation interval; default 10s.
 	StatsDFlushInterval time.Duration
+	// MaxSeriesPerMetric bounds the series of each metric name active in
+	// the last hour, over OTLP and StatsD; points of new series beyond it
+	// are rejected. Default 10,000; negative turns the limit off.
+	MaxSeriesPerMetric int
 
 	// Retention is the age limit per signal; see DefaultRetention for the
 	// signals it does not name.
@@ -199,6 +204,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 
+	series := cardinality.New(cardinality.Options{MaxSeriesPerMetric: opt.MaxSeriesPerMetric})
+	seedSeries(ctx, qs, series, log)
+	reg.NewGaugeFunc("telltale_metric_series_active", "Metric series with a point in the last hour, as counted for the per-metric series limit.",
+		func() float64 { return float64(series.Series()) })
+
 	// Timestamps outside the window are refused with a partial success:
 	// older ones would be deleted by retention at once.
 	window := func(s telemetry.Signal) (time.Time, time.Time) {
@@ -249,18 +259,18 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 	if opt.StatsDAddr != statsdingest.Disabled {
 		statsd, err = statsdingest.Listen(statsdingest.Options{UDPAddr: opt.StatsDAddr, TCPAddr: opt.StatsDAddr,
-			FlushInterval: opt.StatsDFlushInterval, Appender: pipe, Metrics: ingestMetrics, Logger: log})
+			FlushInterval: opt.StatsDFlushInterval, Appender: pipe, Series: series, Window: window, Metrics: ingestMetrics, Logger: log})
 		if err != nil {
 			return err
 		}
 	}
 
 	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
-		Appender: tracker, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Logger: log,
+		Appender: tracker, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Series: series, Logger: log,
 	})
 	otlpMux := http.NewServeMux()
 	otlpMux.Handle("/v1/", otlphttp.New(otlphttp.Options{
-		Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
+		Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Series: series, Logger: log,
 	}))
 	otlpMux.Handle("/api/v1/logs", jsonlogs.New(jsonlogs.Options{Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log}))
 	// Sentry SDKs post to [/prefix]/api/<project>/envelope/ or /store/.
@@ -399,6 +409,23 @@ func Run(ctx context.Context, opt Options) (err error) {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// seedSeries counts the series stored within the limiter's window, so that
+// a restart does not reset the per-metric series limit. A failure only
+// weakens the limit until the window has passed: it is logged, not fatal.
+func seedSeries(ctx context.Context, qs *query.Service, lim *cardinality.Limiter, log *slog.Logger) {
+	start := time.Now()
+	n := 0
+	err := qs.MetricSeriesSince(ctx, start.Add(-cardinality.DefaultWindow), func(name string, id uint64, last time.Time) {
+		lim.Seed(name, id, last)
+		n++
+	})
+	if err != nil {
+		log.Warn("cannot count the stored metric series; the series limit starts from zero", "component", "app", "err", err)
+		return
+	}
+	log.Debug("counted the stored metric series for the series limit", "component", "app", "series", n, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // defaultProject returns the first project, creating it on the first start,

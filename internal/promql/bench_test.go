@@ -3,6 +3,9 @@ package promql
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,21 +31,43 @@ const (
 // directory. It takes minutes to build, so it is skipped under -short:
 //
 //	go test -run '^$' -bench QueryRange -benchtime 5x ./internal/promql/
+//
+// TELLTALE_PROMQL_BENCH_DIR keeps the store in that directory and reuses it
+// on later runs (the day then ends when the first run wrote it), so that
+// profiling does not rebuild it each time.
 func BenchmarkQueryRange(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds 14.4 million points; skipped under -short")
 	}
 	ctx := context.Background()
-	st, err := duckdb.Open(ctx, duckdb.Options{Dir: b.TempDir(), MemoryLimit: "2GB"})
+	dir, keep := os.LookupEnv("TELLTALE_PROMQL_BENCH_DIR")
+	if !keep {
+		dir = b.TempDir()
+	}
+	endFile := filepath.Join(dir, "bench-end")
+	end := time.Now().UTC().Truncate(time.Minute)
+	reuse := false
+	if text, err := os.ReadFile(endFile); err == nil && keep {
+		if t, err := time.Parse(time.RFC3339, strings.TrimSpace(string(text))); err == nil {
+			end, reuse = t, true
+		}
+	}
+	st, err := duckdb.Open(ctx, duckdb.Options{Dir: dir, MemoryLimit: "2GB"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	end := time.Now().UTC().Truncate(time.Minute)
 	start := end.Add(-benchDay)
-	built := time.Now()
-	n := writeBenchData(b, st, start, end)
-	b.Logf("wrote %d points of %d series in %s", n, benchSeries, time.Since(built).Round(time.Second))
+	if !reuse {
+		built := time.Now()
+		n := writeBenchData(b, st, start, end)
+		b.Logf("wrote %d points of %d series in %s", n, benchSeries, time.Since(built).Round(time.Second))
+		if keep {
+			if err := os.WriteFile(endFile, []byte(end.Format(time.RFC3339)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 
 	qs, err := query.New(query.Options{Store: st, Timeout: 5 * time.Minute})
 	if err != nil {

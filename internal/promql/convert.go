@@ -131,6 +131,10 @@ type converter struct {
 	known [outNative + 1]bool    // whether plain[o] was decided (nil: not selected)
 	order []*series
 
+	// hint is the number of points of the series being read, when known:
+	// the capacity of its outputs without le or quantile.
+	hint int
+
 	// The previous point, to detect counter resets.
 	started   bool
 	prevStart int64
@@ -169,6 +173,9 @@ func (c *converter) output(o output, k, v string, counter bool) *series {
 		lset := b.Labels()
 		if matchLabels(c.matches, lset) {
 			s = &series{lset: lset, counter: counter}
+			if c.hint > 0 && o != outNative && k == "" {
+				s.floats = make([]fpoint, 0, c.hint)
+			}
 			c.order = append(c.order, s)
 		}
 	}
@@ -214,6 +221,7 @@ func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) 
 
 // add converts one point; points come in time order.
 func (c *converter) add(p *query.PromPoint) {
+	c.hint = p.SeriesPoints
 	// A changed start time means the stream restarted: a counter reset.
 	reset := c.started && p.Start != 0 && c.prevStart != 0 && p.Start != c.prevStart
 	if p.Stale {

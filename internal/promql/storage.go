@@ -356,11 +356,20 @@ func (q *querier) read(ctx context.Context, rng query.TimeRange, typ string, cs 
 		return q.s.tooManyPoints()
 	}
 	read := 0
+	// Points come series by series: one lookup per series, not per point.
+	var (
+		cur    *converter
+		curID  uint64
+		looked bool
+	)
 	err := q.s.q.PromPoints(ctx, query.PromPointsQuery{Range: rng, Names: names, Type: typ, Series: ids, Buckets: buckets, Limit: *budget},
 		func(p *query.PromPoint) error {
 			read++
-			if c := byID[p.Series]; c != nil {
-				c.add(p)
+			if !looked || p.Series != curID {
+				cur, curID, looked = byID[p.Series], p.Series, true
+			}
+			if cur != nil {
+				cur.add(p)
 			}
 			return nil
 		})

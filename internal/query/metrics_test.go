@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -537,5 +538,26 @@ func BenchmarkQueryMetric(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestMetricSeriesSince(t *testing.T) {
+	s := metricService(t, Options{}, []telemetry.MetricPoint{
+		metricGauge("api", "h1", "{}", 1, 0, 1),
+		metricGauge("api", "h1", "{}", 1, 2*time.Minute, 1),
+		metricGauge("api", "h2", "{}", 2, time.Minute, 1),
+		metricGauge("api", "h3", "{}", 3, -time.Hour, 1), // before since
+		metricCounter("requests", telemetry.TemporalityDelta, true, "i1", 4, 30*time.Second, 0, 1),
+	})
+	got := map[string]time.Duration{}
+	err := s.MetricSeriesSince(context.Background(), metricT0.Add(-time.Minute), func(name string, id uint64, last time.Time) {
+		got[fmt.Sprintf("%s/%d", name, id)] = last.Sub(metricT0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Duration{"cpu/1": 2 * time.Minute, "cpu/2": time.Minute, "requests/4": 30 * time.Second}
+	if !maps.Equal(got, want) {
+		t.Errorf("series = %v, want %v", got, want)
 	}
 }

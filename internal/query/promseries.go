@@ -1,13 +1,17 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fibinc/telltale/internal/store"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
 
@@ -192,6 +196,10 @@ type PromPoint struct {
 	ExpNeg       []uint64
 
 	Quantiles, QuantileValues []float64 // summaries
+
+	// SeriesPoints is the number of points of this series in the read when
+	// known, 0 otherwise: a capacity hint for whoever keeps them.
+	SeriesPoints int
 }
 
 // PromPoints calls fn for each point of q, ordered by series and time. The
@@ -233,6 +241,7 @@ func (s *Service) PromPoints(ctx context.Context, q PromPointsQuery, fn func(*Pr
 	where, args := promWhere(q.Range, q.Names)
 	where += " AND type = ?"
 	args = append(args, q.Type)
+	numeric := q.Type == telemetry.MetricGauge || q.Type == telemetry.MetricSum || !q.Buckets
 	if len(q.Series) > 0 {
 		// One argument whatever the number of ids: a list as text, since
 		// database/sql refuses uint64 arguments with the high bit set.
@@ -247,11 +256,21 @@ func (s *Service) PromPoints(ctx context.Context, q PromPointsQuery, fn func(*Pr
 		}
 		args = append(args, string(append(list, ']')))
 	}
-	read := 0
 	// Times travel as integers: the driver converts each TIMESTAMP value
 	// with a cgo call. Every column costs a conversion per row, so the start
 	// time, the stale flag and the temporality share one: start × 4 +
 	// stale × 2 + delta (start in milliseconds, far below 2^61).
+	const packedExpr = `coalesce(epoch_ms(start_timestamp), 0) * 4
+	+ CASE WHEN (flags & 1) <> 0 THEN 2 ELSE 0 END + CASE WHEN temporality = 'delta' THEN 1 ELSE 0 END`
+	if cq, ok := s.store.(store.ChunkQuerier); ok && numeric {
+		err := s.promPointsChunked(ctx, cq, q, `SELECT series_id, epoch_ms(timestamp), `+packedExpr+`, `+cols+`
+FROM metric_points WHERE `+where, `SELECT series_id, count(*)::BIGINT FROM metric_points WHERE `+where+` GROUP BY series_id`, args, fn)
+		if err != nil {
+			return fmt.Errorf("cannot read points: %w", err)
+		}
+		return nil
+	}
+	read := 0
 	err := s.scanRows(ctx, func(rows *sql.Rows) error {
 		if read++; q.Limit > 0 && read > q.Limit {
 			return invalidf("more than %d points to read; narrow the range or add label matchers", q.Limit)
@@ -268,14 +287,259 @@ func (s *Service) PromPoints(ctx context.Context, q PromPointsQuery, fn func(*Pr
 			p.Stale = p.Stale || !value.Valid
 		}
 		return fn(&p)
-	}, `SELECT series_id, epoch_ms(timestamp), coalesce(epoch_ms(start_timestamp), 0) * 4
-	+ CASE WHEN (flags & 1) <> 0 THEN 2 ELSE 0 END + CASE WHEN temporality = 'delta' THEN 1 ELSE 0 END, `+cols+`
+	}, `SELECT series_id, epoch_ms(timestamp), `+packedExpr+`, `+cols+`
 FROM metric_points WHERE `+where+`
 ORDER BY series_id, timestamp`, args...)
 	if err != nil {
 		return fmt.Errorf("cannot read points: %w", err)
 	}
 	return nil
+}
+
+// promRaw is a point buffered by promPointsChunked: its time, start time
+// and flags packed as in the query, and its value (sums and gauges) or sum
+// (histograms and summaries, whose counts are kept beside).
+type promRaw struct {
+	t, packed int64
+	v         float64
+}
+
+// promBuffer holds the points of one series as they arrive.
+type promBuffer struct {
+	pts      []promRaw
+	counts   []uint64 // histograms and summaries
+	unsorted bool     // points are out of time order, to be sorted at the end
+}
+
+// promMaxShift bounds how far back a late point is moved into place as it
+// arrives. DuckDB's parallel scan interleaves the chunks of a few row groups,
+// so a series' late points are only a few places late: moving them is
+// cheaper than sorting afterwards. Beyond the bound (points written far out
+// of order) the series is sorted once at the end instead, so that the cost
+// stays O(n log n).
+const promMaxShift = 64
+
+// add appends r (and cnt, with counts) in time order when r is at most
+// promMaxShift places late.
+func (b *promBuffer) add(r promRaw, cnt uint64, counts bool) {
+	b.pts = append(b.pts, r)
+	if counts {
+		b.counts = append(b.counts, cnt)
+	}
+	n := len(b.pts) - 1
+	if b.unsorted || n == 0 || b.pts[n-1].t <= r.t {
+		return
+	}
+	i := n
+	for i > 0 && b.pts[i-1].t > r.t {
+		if n-i >= promMaxShift {
+			b.unsorted = true
+			return
+		}
+		i--
+	}
+	copy(b.pts[i+1:], b.pts[i:n])
+	b.pts[i] = r
+	if counts {
+		copy(b.counts[i+1:], b.counts[i:n])
+		b.counts[i] = cnt
+	}
+}
+
+// promTable maps series ids to their buffers: open addressing with linear
+// probing, some three times faster than a Go map for the lookup done for
+// every point read. Ids are mixed before indexing, so that ids whose low
+// bits agree do not pile up.
+type promTable struct {
+	keys []uint64
+	bufs []*promBuffer // nil: empty slot
+	n    int
+}
+
+func (t *promTable) get(id uint64) *promBuffer {
+	if 2*(t.n+1) > len(t.keys) {
+		t.grow()
+	}
+	mask := uint64(len(t.keys) - 1)
+	for i := telemetry.Mix64(id) & mask; ; i = (i + 1) & mask {
+		switch {
+		case t.bufs[i] == nil:
+			b := &promBuffer{}
+			t.keys[i], t.bufs[i] = id, b
+			t.n++
+			return b
+		case t.keys[i] == id:
+			return t.bufs[i]
+		}
+	}
+}
+
+func (t *promTable) grow() {
+	keys, bufs := t.keys, t.bufs
+	size := max(2*len(keys), 1024)
+	t.keys, t.bufs, t.n = make([]uint64, size), make([]*promBuffer, size), 0
+	mask := uint64(size - 1)
+	for j, b := range bufs {
+		if b == nil {
+			continue
+		}
+		i := telemetry.Mix64(keys[j]) & mask
+		for t.bufs[i] != nil {
+			i = (i + 1) & mask
+		}
+		t.keys[i], t.bufs[i] = keys[j], b
+		t.n++
+	}
+}
+
+// promPointsChunked is PromPoints over a store that reads column-wise, for
+// the point types whose columns are all numbers. Sorting millions of points
+// by series and time costs DuckDB more than reading them, and converting
+// them row by row through database/sql costs ten times that: here DuckDB
+// only counts and filters, the chunks are read in place, each series'
+// points are buffered in time order (late ones moved into place, or the
+// series sorted at the end), and every series is then handed to fn in
+// order. The buffers, sized by the count per series, take 24 bytes a point
+// (32 for histograms and summaries) until their series is handed over.
+func (s *Service) promPointsChunked(ctx context.Context, cq store.ChunkQuerier, q PromPointsQuery, sqlText, countText string,
+	args []any, fn func(*PromPoint) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	valueType := q.Type == telemetry.MetricGauge || q.Type == telemetry.MetricSum
+	var bufs promTable
+	// Counting first sizes every buffer exactly (growing them by doubling
+	// allocated three times the points and copied them twice), and checks
+	// the limit before anything is read, for a query that costs DuckDB a
+	// few percent of the read. Points written meanwhile grow the buffers.
+	total := 0
+	err := cq.QueryChunks(ctx, countText, args, func(c store.Chunk) error {
+		ids, counts := c.Uint64s(0), c.Int64s(1)
+		for i := range c.Len() {
+			total += int(counts[i])
+		}
+		if q.Limit > 0 && total > q.Limit {
+			return invalidf("more than %d points to read; narrow the range or add label matchers", q.Limit)
+		}
+		for i := range c.Len() {
+			b := bufs.get(ids[i])
+			b.pts = make([]promRaw, 0, counts[i])
+			if !valueType {
+				b.counts = make([]uint64, 0, counts[i])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return promChunkErr(ctx, err, s.timeout)
+	}
+	read := 0
+	err = cq.QueryChunks(ctx, sqlText, args, func(c store.Chunk) error {
+		n := c.Len()
+		if read += n; q.Limit > 0 && read > q.Limit {
+			return invalidf("more than %d points to read; narrow the range or add label matchers", q.Limit)
+		}
+		ids, times, packed := c.Uint64s(0), c.Int64s(1), c.Int64s(2)
+		var values, sums []float64
+		var counts []uint64
+		if valueType {
+			values = c.Float64s(3)
+		} else {
+			counts, sums = c.Uint64s(3), c.Float64s(4)
+		}
+		var (
+			b    *promBuffer
+			last uint64
+		)
+		for i := range n {
+			if id := ids[i]; b == nil || id != last {
+				b, last = bufs.get(id), id
+			}
+			r := promRaw{t: times[i], packed: packed[i]}
+			cnt := uint64(0)
+			if valueType {
+				if c.Valid(3, i) {
+					r.v = values[i]
+				} else {
+					r.packed |= 2 // no value: the stream ended, as the row path reads it
+				}
+			} else {
+				if c.Valid(4, i) {
+					r.v = sums[i]
+				}
+				if c.Valid(3, i) {
+					cnt = counts[i]
+				}
+			}
+			b.add(r, cnt, !valueType)
+		}
+		return nil
+	})
+	if err != nil {
+		return promChunkErr(ctx, err, s.timeout)
+	}
+	type entry struct {
+		id uint64
+		b  *promBuffer
+	}
+	series := make([]entry, 0, bufs.n)
+	for i, b := range bufs.bufs {
+		if b != nil {
+			series = append(series, entry{bufs.keys[i], b})
+		}
+	}
+	bufs = promTable{}
+	slices.SortFunc(series, func(x, y entry) int { return cmp.Compare(x.id, y.id) })
+	var p PromPoint
+	for k, e := range series {
+		id, b := e.id, e.b
+		series[k].b = nil // its memory goes as soon as it is handed over
+		if b.unsorted {
+			b.sort()
+		}
+		p = PromPoint{Series: id, SeriesPoints: len(b.pts)}
+		for j, r := range b.pts {
+			p.Time, p.Start, p.Stale, p.Delta = r.t, r.packed>>2, r.packed&2 != 0, r.packed&1 != 0
+			if valueType {
+				p.Value = r.v
+			} else {
+				p.Count, p.Sum = b.counts[j], r.v
+			}
+			if err := fn(&p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// promChunkErr reports a timeout of a column-wise read as one.
+func promChunkErr(ctx context.Context, err error, timeout time.Duration) error {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("query timed out after %s: %w", timeout, context.DeadlineExceeded)
+	}
+	return err
+}
+
+// sort orders the points by time. Points of equal times come in any order,
+// as they do from the row path's ORDER BY.
+func (b *promBuffer) sort() {
+	if b.counts == nil {
+		slices.SortFunc(b.pts, func(x, y promRaw) int { return cmp.Compare(x.t, y.t) })
+		return
+	}
+	idx := make([]int, len(b.pts))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int { return cmp.Compare(b.pts[x].t, b.pts[y].t) })
+	pts, counts := make([]promRaw, len(idx)), make([]uint64, len(idx))
+	for i, j := range idx {
+		pts[i], counts[i] = b.pts[j], b.counts[j]
+	}
+	b.pts, b.counts = pts, counts
 }
 
 // PromBounds returns, per series, the union of the bucket bounds of an
@@ -333,4 +597,27 @@ func promLimit(limit int) int64 {
 		return 1 << 62
 	}
 	return int64(limit) + 1
+}
+
+// MetricSeriesSince calls fn for each series with points at or after since,
+// with its metric name and the time of its newest point, in no order. The
+// per-metric series limit (internal/ingest/cardinality) is seeded with it
+// at start, so that a restart does not reset the count.
+func (s *Service) MetricSeriesSince(ctx context.Context, since time.Time, fn func(name string, id uint64, last time.Time)) error {
+	err := s.scanRows(ctx, func(rows *sql.Rows) error {
+		var (
+			name string
+			id   uint64
+			last time.Time
+		)
+		if err := rows.Scan(&name, &id, &last); err != nil {
+			return err
+		}
+		fn(name, id, last)
+		return nil
+	}, `SELECT name, series_id, max(timestamp) FROM metric_points WHERE timestamp >= ? GROUP BY name, series_id`, since.UTC())
+	if err != nil {
+		return fmt.Errorf("cannot list recent series: %w", err)
+	}
+	return nil
 }

@@ -42,6 +42,37 @@ type Store interface {
 	Close() error
 }
 
+// ChunkQuerier is implemented by stores that can hand a query's result over
+// column by column, a chunk of rows at a time, without converting values one
+// by one as database/sql does (which costs far more than the query itself
+// when it returns millions of rows). It is optional: readers check for it
+// and fall back to Store.Query.
+type ChunkQuerier interface {
+	// QueryChunks runs one read-only SQL statement in the store's dialect,
+	// whose result columns are all 64-bit integers or doubles (BIGINT,
+	// UBIGINT, DOUBLE), and calls fn with each chunk of rows, in no
+	// particular order. It stops at fn's first error and returns it.
+	// Arguments may be time.Time, string, int, int64, uint64, float64 or
+	// bool. Cancelling ctx aborts the query.
+	QueryChunks(ctx context.Context, query string, args []any, fn func(Chunk) error) error
+}
+
+// Chunk is a block of rows of a query result, held column by column. Its
+// slices alias the store's memory: they are valid only until the callback
+// that received the chunk returns.
+type Chunk interface {
+	// Len is the number of rows.
+	Len() int
+	// Int64s, Uint64s and Float64s return a column of BIGINT, UBIGINT and
+	// DOUBLE values. The values of NULL rows are undefined. They panic when
+	// the column has another type.
+	Int64s(col int) []int64
+	Uint64s(col int) []uint64
+	Float64s(col int) []float64
+	// Valid reports whether a row's value in a column is not NULL.
+	Valid(col, row int) bool
+}
+
 // Partition is one signal's data for one UTC day.
 type Partition struct {
 	Signal telemetry.Signal

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -82,9 +83,34 @@ func FuzzDecodeMetricsProto(f *testing.F) {
 	f.Add(marshal(f, everyMetricType()))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if req, err := DecodeMetricsProto(b); err == nil {
-			checkMetrics(t, Metrics(req, fuzzOptions))
+			all := Metrics(req, fuzzOptions)
+			checkMetrics(t, all)
+			checkSeriesLimit(t, req, all)
 		}
 	})
+}
+
+// checkSeriesLimit converts req again with a limit of one series per name:
+// every point is still either stored or rejected, the points stored are
+// those of one series per name, and the rest are rejected as cardinality.
+func checkSeriesLimit(t *testing.T, req *colmetricspb.ExportMetricsServiceRequest, all Result) {
+	opt := fuzzOptions
+	opt.Series = &admitFirst{n: 1}
+	res := Metrics(req, opt)
+	checkMetrics(t, res)
+	if res.Batch.Len()+res.Rejected != all.Batch.Len()+all.Rejected {
+		t.Fatalf("with the limit %d stored + %d rejected, without %d + %d", res.Batch.Len(), res.Rejected, all.Batch.Len(), all.Rejected)
+	}
+	series := map[string]uint64{}
+	for _, p := range res.Batch.Metrics {
+		if id, ok := series[p.Name]; ok && id != p.SeriesID {
+			t.Fatalf("two series of %q stored with a limit of one", p.Name)
+		}
+		series[p.Name] = p.SeriesID
+	}
+	if res.RejectedByReason[ReasonCardinality] != all.Batch.Len()-res.Batch.Len() {
+		t.Fatalf("%d rejected as cardinality, want %d", res.RejectedByReason[ReasonCardinality], all.Batch.Len()-res.Batch.Len())
+	}
 }
 
 func marshal(f *testing.F, m proto.Message) []byte {

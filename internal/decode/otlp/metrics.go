@@ -184,10 +184,16 @@ func (c *converter) point(base *telemetry.MetricPoint, nameHash, resHash uint64,
 	}
 	var attrHash uint64
 	c.buf, attrHash = appendAttrsHashed(c.buf[:0], attrs)
+	id := telemetry.SeriesID(nameHash, resHash, attrHash)
+	// Last, so that points rejected for other reasons take no place.
+	if c.opt.Series != nil && !c.opt.Series.Admit(base.Name, id) {
+		c.rejectSeries(base.Name, i, w)
+		return nil
+	}
 	c.out.Batch.Metrics = append(c.out.Batch.Metrics, *base)
 	mp := &c.out.Batch.Metrics[len(c.out.Batch.Metrics)-1]
 	mp.Attributes = jsonText(c.buf)
-	mp.SeriesID = telemetry.SeriesID(nameHash, resHash, attrHash)
+	mp.SeriesID = id
 	mp.Time = t
 	if start != 0 {
 		mp.StartTime = unixNano(start)
@@ -199,6 +205,17 @@ func (c *converter) point(base *telemetry.MetricPoint, nameHash, resHash uint64,
 func (c *converter) rejectMetric(n int, msg string, w where) {
 	c.reject(n, problem{reasonInvalidMetric, msg}, "metric %d %q of scope %d of resource %d",
 		w.metric, w.name, w.scope, w.resource)
+}
+
+// rejectSeries rejects a point of a new series over its metric's limit. The
+// message is built for the first rejection only, the one reported.
+func (c *converter) rejectSeries(name string, i int, w where) {
+	p := problem{key: ReasonCardinality}
+	if c.out.RejectedByReason == nil {
+		p.msg = fmt.Sprintf("metric %q has reached its limit of %d active series (--max-series-per-metric); "+
+			"points of new series are rejected, those of its existing series are accepted", name, c.opt.Series.Limit())
+	}
+	c.rejectPoint(p, i, w)
 }
 
 func (c *converter) rejectPoint(p problem, i int, w where) {

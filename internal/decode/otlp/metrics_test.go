@@ -248,3 +248,67 @@ func TestMetricsNilMessages(t *testing.T) {
 		t.Errorf("got %d points, %d rejected (%s), want the nil metric rejected", len(res.Batch.Metrics), res.Rejected, res.Reason)
 	}
 }
+
+// admitFirst admits the first n series of each metric name it sees.
+type admitFirst struct {
+	n    int
+	seen map[string]map[uint64]bool
+}
+
+func (a *admitFirst) Admit(name string, id uint64) bool {
+	if a.seen == nil {
+		a.seen = map[string]map[uint64]bool{}
+	}
+	s := a.seen[name]
+	if s == nil {
+		s = map[uint64]bool{}
+		a.seen[name] = s
+	}
+	if s[id] || len(s) < a.n {
+		s[id] = true
+		return true
+	}
+	return false
+}
+
+func (a *admitFirst) Limit() int { return a.n }
+
+func TestMetricsSeriesLimit(t *testing.T) {
+	point := func(route string, ts time.Time) *metricspb.NumberDataPoint {
+		return &metricspb.NumberDataPoint{Attributes: []*commonpb.KeyValue{str("route", route)}, TimeUnixNano: ns(ts),
+			Value: &metricspb.NumberDataPoint_AsInt{AsInt: 1}}
+	}
+	gauge := func(name string, points ...*metricspb.NumberDataPoint) *metricspb.Metric {
+		return &metricspb.Metric{Name: name, Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{DataPoints: points}}}
+	}
+	lim := &admitFirst{n: 2}
+	opt := Options{MinTime: t0.Add(-time.Hour), Series: lim}
+	// A point rejected for its time takes no place; /c is the third series
+	// of m, /a of n is n's first.
+	res := Metrics(metricsRequest(
+		gauge("m", point("/old", t0.Add(-2*time.Hour)), point("/a", t0), point("/b", t0), point("/a", t0), point("/c", t0)),
+		gauge("n", point("/a", t0)),
+	), opt)
+	if res.Batch.Len() != 4 || res.Rejected != 2 {
+		t.Fatalf("stored %d, rejected %d; want 4 and 2", res.Batch.Len(), res.Rejected)
+	}
+	if want := map[string]int{reasonTooOld: 1, ReasonCardinality: 1}; !reflect.DeepEqual(res.RejectedByReason, want) {
+		t.Errorf("RejectedByReason = %v, want %v", res.RejectedByReason, want)
+	}
+	if res.BadData() {
+		t.Error("BadData() with stored points")
+	}
+	// Only new series of a full metric: a partial success, not bad data.
+	res = Metrics(metricsRequest(gauge("m", point("/d", t0), point("/e", t0))), opt)
+	want := `data point 0 of metric 0 "m" of scope 0 of resource 0: metric "m" has reached its limit of 2 active series`
+	if res.Batch.Len() != 0 || res.Rejected != 2 || !strings.HasPrefix(res.Reason, want) {
+		t.Errorf("stored %d, rejected %d, reason %q; want 0, 2, %q...", res.Batch.Len(), res.Rejected, res.Reason, want)
+	}
+	if res.BadData() {
+		t.Error("BadData() when the series limit rejected every point")
+	}
+	res = Metrics(metricsRequest(gauge("m", point("/old", t0.Add(-2*time.Hour)))), opt)
+	if !res.BadData() {
+		t.Error("BadData() false when every point is invalid")
+	}
+}

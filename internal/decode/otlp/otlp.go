@@ -51,6 +51,19 @@ type Options struct {
 	// Now is the time given to log records that carry none. Zero means
 	// time.Now().
 	Now time.Time
+	// Series, when set, admits the metric points of new series; points it
+	// refuses are rejected as ReasonCardinality.
+	Series SeriesLimiter
+}
+
+// SeriesLimiter bounds the series of each metric name
+// (internal/ingest/cardinality implements it).
+type SeriesLimiter interface {
+	// Admit reports whether a point of series id of metric name may be
+	// stored.
+	Admit(name string, id uint64) bool
+	// Limit is the number of series a metric may have, for the message.
+	Limit() int
 }
 
 // Result is the outcome of converting one request.
@@ -65,9 +78,24 @@ type Result struct {
 	Reason string
 	// RejectedByReason counts rejections by a short key for self-metrics:
 	// invalid_trace_id, invalid_span_id, invalid_parent_span_id,
-	// missing_timestamp, too_old, too_new or invalid_metric. It is nil when
-	// nothing was rejected.
+	// missing_timestamp, too_old, too_new, invalid_metric or cardinality
+	// (ReasonCardinality). It is nil when nothing was rejected.
 	RejectedByReason map[string]int
+}
+
+// ReasonCardinality is the rejection key of metric points of new series
+// beyond their metric's series limit (Options.Series). It is the reason the
+// StatsD listener uses for the same limit.
+const ReasonCardinality = "cardinality"
+
+// BadData reports whether every record of the request was rejected as
+// invalid, which the OTLP specification answers with 400 (gRPC:
+// INVALID_ARGUMENT) rather than a partial success. Points refused by the
+// series limit are not invalid: a request that has some is a partial
+// success even when nothing of it is stored, so that the client reads the
+// limit's message where it reads every partial rejection.
+func (r *Result) BadData() bool {
+	return r.Batch.Len() == 0 && r.Rejected > 0 && r.RejectedByReason[ReasonCardinality] == 0
 }
 
 // Rejection keys of Result.RejectedByReason.

@@ -63,6 +63,9 @@ type Options struct {
 	// Window, when set, returns the range of record timestamps accepted for a
 	// signal; records outside it are rejected.
 	Window func(telemetry.Signal) (min, max time.Time)
+	// Series, when set, bounds the series of each metric: points of new
+	// series beyond the limit are rejected with a partial success.
+	Series otlp.SeriesLimiter
 }
 
 // NewServer returns a gRPC server with the OTLP services registered, the
@@ -156,7 +159,7 @@ type service struct {
 // export converts a request, commits its records and counts the outcome. The
 // returned error is a gRPC status error.
 func (s *service) export(ctx context.Context, sig telemetry.Signal, convert func(otlp.Options) otlp.Result) (res otlp.Result, err error) {
-	opt := otlp.Options{Now: time.Now()}
+	opt := otlp.Options{Now: time.Now(), Series: s.opt.Series}
 	if s.opt.Window != nil {
 		opt.MinTime, opt.MaxTime = s.opt.Window(sig)
 	}
@@ -166,7 +169,7 @@ func (s *service) export(ctx context.Context, sig telemetry.Signal, convert func
 		s.opt.Metrics.CountRequest(selfmetrics.SourceOTLPGRPC, string(sig), status.Code(err).String(), committed, rejected)
 	}()
 	n := res.Batch.Len()
-	if n == 0 && res.Rejected > 0 {
+	if res.BadData() {
 		// Nothing in the request is valid: that is bad data, not a partial success.
 		return res, status.Errorf(codes.InvalidArgument, "all %d records rejected: %s", res.Rejected, res.Reason)
 	}

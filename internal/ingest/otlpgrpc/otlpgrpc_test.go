@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 
+	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -382,5 +383,65 @@ func BenchmarkExportTraces(b *testing.B) {
 		if _, err := client.Export(context.Background(), req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// seriesRequest is a gauge "jobs.running" with one point for each value of
+// its "queue" attribute.
+func seriesRequest(queues ...string) *colmetricspb.ExportMetricsServiceRequest {
+	var points []*metricspb.NumberDataPoint
+	for _, q := range queues {
+		points = append(points, &metricspb.NumberDataPoint{
+			TimeUnixNano: uint64(start.UnixNano()),
+			Attributes:   []*commonpb.KeyValue{{Key: "queue", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: q}}}},
+			Value:        &metricspb.NumberDataPoint_AsInt{AsInt: 1},
+		})
+	}
+	return &colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: []*metricspb.ResourceMetrics{{
+		Resource: resourceOf("checkout"),
+		ScopeMetrics: []*metricspb.ScopeMetrics{{Metrics: []*metricspb.Metric{{
+			Name: "jobs.running",
+			Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{DataPoints: points}},
+		}}}},
+	}}}
+}
+
+// TestSeriesLimit checks the per-metric series limit over gRPC: points of
+// new series beyond it are rejected with a partial success (OK, even when
+// nothing is stored) naming the metric and the limit, and counted.
+func TestSeriesLimit(t *testing.T) {
+	m := selfmetrics.NewIngest(selfmetrics.New())
+	app := &fakeAppender{}
+	conn := serve(t, Options{Appender: app, Metrics: m, Series: cardinality.New(cardinality.Options{MaxSeriesPerMetric: 2})})
+	steps := []struct {
+		queues   []string
+		rejected int64
+		stored   int
+	}{
+		{[]string{"a", "b", "c"}, 1, 2},
+		{[]string{"a", "b"}, 0, 4},
+		{[]string{"d", "e"}, 2, 4},
+		{[]string{"e", "b", "f"}, 2, 5},
+	}
+	for i, s := range steps {
+		rejected, msg, err := export(context.Background(), conn, seriesRequest(s.queues...))
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if rejected != s.rejected {
+			t.Errorf("step %d: rejected_data_points = %d, want %d (%q)", i, rejected, s.rejected, msg)
+		}
+		if want := `metric "jobs.running" has reached its limit of 2 active series`; s.rejected > 0 && !strings.Contains(msg, want) {
+			t.Errorf("step %d: error_message %q lacks %q", i, msg, want)
+		}
+		if got := app.batch(); len(got.Metrics) != s.stored {
+			t.Errorf("step %d: %d points stored, want %d", i, len(got.Metrics), s.stored)
+		}
+	}
+	if got := m.Rejected.With("metrics", "cardinality").Value(); got != 5 {
+		t.Errorf("rejected{reason=cardinality} = %d, want 5", got)
+	}
+	if got := m.Requests.With("otlp_grpc", "metrics", "OK").Value(); got != 4 {
+		t.Errorf("requests{code=OK} = %d, want 4", got)
 	}
 }

@@ -72,6 +72,9 @@ type Options struct {
 	// Window, when set, returns the range of record timestamps accepted for a
 	// signal; records outside it are rejected.
 	Window func(telemetry.Signal) (min, max time.Time)
+	// Series, when set, bounds the series of each metric: points of new
+	// series beyond the limit are rejected with a partial success.
+	Series otlp.SeriesLimiter
 }
 
 // Handler serves the OTLP/HTTP export paths.
@@ -192,7 +195,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) outcom
 	if err != nil {
 		return h.fail(w, enc, status, err.Error())
 	}
-	if res.Batch.Len() == 0 && res.Rejected > 0 {
+	if res.BadData() {
 		// Nothing in the request is valid: that is bad data, not a partial success.
 		out := h.fail(w, enc, http.StatusBadRequest, fmt.Sprintf("all %d records rejected: %s", res.Rejected, res.Reason))
 		out.rejected = res.RejectedByReason
@@ -223,7 +226,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, rt route, enc e
 	if status, err := h.readBody(w, r, buf, gzipped); err != nil {
 		return otlp.Result{}, status, err
 	}
-	opt := otlp.Options{Now: time.Now()}
+	opt := otlp.Options{Now: time.Now(), Series: h.opt.Series}
 	if h.opt.Window != nil {
 		opt.MinTime, opt.MaxTime = h.opt.Window(rt.signal)
 	}

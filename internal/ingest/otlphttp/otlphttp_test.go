@@ -32,6 +32,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -554,5 +555,69 @@ func BenchmarkTracesProto(b *testing.B) {
 		if w.Code != http.StatusOK {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
+	}
+}
+
+// seriesRequest is a gauge "jobs.running" with one point for each value of
+// its "queue" attribute.
+func seriesRequest(queues ...string) *colmetricspb.ExportMetricsServiceRequest {
+	var points []*metricspb.NumberDataPoint
+	for _, q := range queues {
+		points = append(points, &metricspb.NumberDataPoint{
+			TimeUnixNano: uint64(start.UnixNano()),
+			Attributes:   []*commonpb.KeyValue{{Key: "queue", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: q}}}},
+			Value:        &metricspb.NumberDataPoint_AsInt{AsInt: 1},
+		})
+	}
+	return &colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: []*metricspb.ResourceMetrics{{
+		Resource: resourceOf("checkout"),
+		ScopeMetrics: []*metricspb.ScopeMetrics{{Metrics: []*metricspb.Metric{{
+			Name: "jobs.running",
+			Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{DataPoints: points}},
+		}}}},
+	}}}
+}
+
+// TestSeriesLimit checks the per-metric series limit: points of new series
+// beyond it are rejected with a partial success that names the metric and
+// the limit, even when no point of the request is stored, and counted as
+// rejected for reason "cardinality"; points of existing series are stored.
+func TestSeriesLimit(t *testing.T) {
+	m := selfmetrics.NewIngest(selfmetrics.New())
+	app := &fakeAppender{}
+	srv := newServer(t, Options{Appender: app, Metrics: m, Series: cardinality.New(cardinality.Options{MaxSeriesPerMetric: 2})})
+	steps := []struct {
+		queues   []string
+		json     bool
+		rejected int64
+		stored   int
+	}{
+		{[]string{"a", "b", "c"}, false, 1, 2},
+		{[]string{"a", "b"}, true, 0, 4},
+		{[]string{"d", "e"}, false, 2, 4}, // nothing stored: still a partial success
+		{[]string{"e", "b", "f"}, true, 2, 5},
+	}
+	for i, s := range steps {
+		req := request{path: "/v1/metrics", contentType: "application/x-protobuf", body: marshal(t, seriesRequest(s.queues...))}
+		if s.json {
+			req.contentType, req.body = "application/json", marshalJSON(t, seriesRequest(s.queues...))
+		}
+		r := do(t, srv.URL, req)
+		if r.status != http.StatusOK {
+			t.Fatalf("step %d: status %d: %s", i, r.status, r.message(t))
+		}
+		rejected, msg := partialSuccess(t, req.path, r)
+		if rejected != s.rejected {
+			t.Errorf("step %d: rejected_data_points = %d, want %d (%q)", i, rejected, s.rejected, msg)
+		}
+		if want := `metric "jobs.running" has reached its limit of 2 active series`; s.rejected > 0 && !strings.Contains(msg, want) {
+			t.Errorf("step %d: error_message %q lacks %q", i, msg, want)
+		}
+		if got, _ := app.batch(); len(got.Metrics) != s.stored {
+			t.Errorf("step %d: %d points stored, want %d", i, len(got.Metrics), s.stored)
+		}
+	}
+	if got := m.Rejected.With("metrics", "cardinality").Value(); got != 5 {
+		t.Errorf("rejected{reason=cardinality} = %d, want 5", got)
 	}
 }

@@ -37,6 +37,8 @@ const (
 const (
 	reasonCardinality = "cardinality"
 	reasonSetTooLarge = "set_too_large"
+	reasonTooOld      = "too_old"
+	reasonTooNew      = "too_new"
 )
 
 // series is the aggregate of one series over the current interval (gauges:
@@ -47,8 +49,10 @@ type series struct {
 	value float64 // counters: sum of value/rate; gauges: current value
 	// lastInterval is the interval in which a gauge was last set.
 	lastInterval uint64
-	dist         *distribution
-	set          map[uint64]struct{}
+	// ts is the |T time of a timestamped counter or gauge, Unix seconds.
+	ts   int64
+	dist *distribution
+	set  map[uint64]struct{}
 }
 
 // distribution aggregates the samples of a timer, histogram or distribution.
@@ -73,15 +77,20 @@ type aggregator struct {
 	// that tests can lower them.
 	sampleBudget, memberBudget int
 
-	mu       sync.Mutex
-	cur      map[uint64]*series // counters, sets, distributions of the interval
-	gauges   map[uint64]*series // gauges, kept across intervals
-	interval uint64             // number of the current interval
-	start    time.Time          // start of the current interval
-	rng      *rand.Rand         // reservoir sampling
-	buf      []byte             // scratch for newMeta
-	samples  int                // samples kept in the interval's reservoirs
-	members  int                // members counted in the interval's sets
+	limiter SeriesLimiter // nil: no per-metric limit
+
+	mu     sync.Mutex
+	cur    map[uint64]*series // counters, sets, distributions of the interval
+	gauges map[uint64]*series // gauges, kept across intervals
+	// stamped holds the timestamped counters and gauges of the interval,
+	// one per series and |T second.
+	stamped  map[stampKey]*series
+	interval uint64     // number of the current interval
+	start    time.Time  // start of the current interval
+	rng      *rand.Rand // reservoir sampling
+	buf      []byte     // scratch for newMeta
+	samples  int        // samples kept in the interval's reservoirs
+	members  int        // members counted in the interval's sets
 }
 
 func newAggregator(opt *Options, start time.Time) *aggregator {
@@ -92,16 +101,30 @@ func newAggregator(opt *Options, start time.Time) *aggregator {
 		ttlIntervals: uint64(opt.GaugeTTL / opt.FlushInterval),
 		sampleBudget: maxSamplesTotal,
 		memberBudget: maxMembersTotal,
+		limiter:      opt.Series,
 		cur:          map[uint64]*series{},
 		gauges:       map[uint64]*series{},
+		stamped:      map[stampKey]*series{},
 		start:        start,
 		rng:          rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 }
 
-// add aggregates one parsed line. It returns a rejection reason, or "".
-func (a *aggregator) add(m *dec.Metric) string {
+// stampKey identifies a timestamped counter or gauge: its series and its
+// |T second.
+type stampKey struct {
+	key uint64
+	ts  int64
+}
+
+// add aggregates one parsed line. It returns a rejection reason and error,
+// or "" and nil. minT and maxT, when not zero, bound the |T timestamps
+// accepted.
+func (a *aggregator) add(m *dec.Metric, minT, maxT time.Time) (string, error) {
 	key := seriesKey(m)
+	if m.Timestamp != 0 && (m.Type == dec.Counter || m.Type == dec.Gauge) {
+		return a.addStamped(m, key, minT, maxT)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	all := a.cur
@@ -110,16 +133,9 @@ func (a *aggregator) add(m *dec.Metric) string {
 	}
 	s := all[key]
 	if s == nil {
-		if len(a.cur)+len(a.gauges) >= a.maxSeries {
-			return reasonCardinality
-		}
-		s = &series{typ: m.Type}
-		s.meta, a.buf = newMeta(m, a.service, a.buf)
-		switch {
-		case m.Type == dec.Set:
-			s.set = map[uint64]struct{}{}
-		case isDistribution(m.Type):
-			s.dist = &distribution{}
+		var err error
+		if s, err = a.newSeries(m); err != nil {
+			return reasonCardinality, err
 		}
 		all[key] = s
 	}
@@ -152,7 +168,7 @@ func (a *aggregator) add(m *dec.Metric) string {
 			a.members++
 		}
 		if full {
-			return reasonSetTooLarge
+			return reasonSetTooLarge, errSetTooLarge
 		}
 	default:
 		for _, v := range m.Values {
@@ -167,7 +183,68 @@ func (a *aggregator) add(m *dec.Metric) string {
 			}
 		}
 	}
-	return ""
+	return "", nil
+}
+
+// newSeries creates the aggregate of a line's new series, or refuses it
+// when MaxSeries series are held or its metric is at its series limit. The
+// lock is held.
+func (a *aggregator) newSeries(m *dec.Metric) (*series, error) {
+	if len(a.cur)+len(a.gauges)+len(a.stamped) >= a.maxSeries {
+		return nil, errCardinality
+	}
+	s := &series{typ: m.Type}
+	s.meta, a.buf = newMeta(m, a.service, a.buf)
+	if a.limiter != nil {
+		if !a.limiter.Admit(s.meta.name, s.meta.id) ||
+			s.meta.summaryID != 0 && !a.limiter.Admit(s.meta.name+summarySuffix, s.meta.summaryID) {
+			return nil, &seriesLimitError{s.meta.name, a.limiter.Limit()}
+		}
+	}
+	switch {
+	case m.Type == dec.Set:
+		s.set = map[uint64]struct{}{}
+	case isDistribution(m.Type):
+		s.dist = &distribution{}
+	}
+	return s, nil
+}
+
+// addStamped adds a counter or gauge line with a |T timestamp. As the
+// Datadog Agent does, it is not aggregated into the interval: it becomes a
+// point of its own at its time. Lines of one series and second within an
+// interval make one point, counters summed and gauges keeping the last
+// value, so that a series never has two points at one time; a gauge's sign
+// is part of its value (there is no previous value to add it to), and a
+// timestamped gauge does not change the gauge the interval reports.
+func (a *aggregator) addStamped(m *dec.Metric, key uint64, minT, maxT time.Time) (string, error) {
+	t := time.Unix(m.Timestamp, 0)
+	switch {
+	case !minT.IsZero() && t.Before(minT):
+		return reasonTooOld, errTooOld
+	case !maxT.IsZero() && t.After(maxT):
+		return reasonTooNew, errTooNew
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	sk := stampKey{key, m.Timestamp}
+	s := a.stamped[sk]
+	if s == nil {
+		var err error
+		if s, err = a.newSeries(m); err != nil {
+			return reasonCardinality, err
+		}
+		s.ts = m.Timestamp
+		a.stamped[sk] = s
+	}
+	for _, v := range m.Values {
+		if m.Type == dec.Counter {
+			s.value += v.Num / m.Rate
+		} else {
+			s.value = v.Num
+		}
+	}
+	return "", nil
 }
 
 // add adds a sample; it reports whether the reservoir grew.
@@ -202,8 +279,11 @@ type gaugeValue struct {
 // flush ends the current interval at now and returns its points.
 func (a *aggregator) flush(now time.Time) []telemetry.MetricPoint {
 	a.mu.Lock()
-	cur, start := a.cur, a.start
+	cur, start, stamped := a.cur, a.start, a.stamped
 	a.cur = make(map[uint64]*series, len(cur))
+	if len(stamped) > 0 {
+		a.stamped = map[stampKey]*series{}
+	}
 	a.start = now
 	a.samples, a.members = 0, 0
 	gauges := make([]gaugeValue, 0, len(a.gauges))
@@ -217,7 +297,14 @@ func (a *aggregator) flush(now time.Time) []telemetry.MetricPoint {
 	a.interval++
 	a.mu.Unlock()
 
-	n := len(gauges)
+	// Gauges held across intervals are admitted once, when created: each
+	// flush tells the limiter they are still active.
+	if a.limiter != nil {
+		for _, g := range gauges {
+			a.limiter.Admit(g.meta.name, g.meta.id)
+		}
+	}
+	n := len(gauges) + len(stamped)
 	for _, s := range cur {
 		n++
 		if s.dist != nil {
@@ -231,6 +318,19 @@ func (a *aggregator) flush(now time.Time) []telemetry.MetricPoint {
 	for _, g := range gauges {
 		points = append(points, point(g.meta, telemetry.MetricGauge, now))
 		points[len(points)-1].Value = g.value
+	}
+	for _, s := range stamped {
+		if s.typ == dec.Counter {
+			// The interval a timestamped count covers is not known: no
+			// start time.
+			p := point(s.meta, telemetry.MetricSum, time.Unix(s.ts, 0).UTC())
+			p.Temporality, p.Monotonic, p.Value = telemetry.TemporalityDelta, true, s.value
+			points = append(points, p)
+			continue
+		}
+		p := point(s.meta, telemetry.MetricGauge, time.Unix(s.ts, 0).UTC())
+		p.Value = s.value
+		points = append(points, p)
 	}
 	for _, s := range cur {
 		switch s.typ {

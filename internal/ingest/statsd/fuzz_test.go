@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
 
 // FuzzAggregate feeds a packet through parsing and aggregation and checks
 // the points of the flush: valid JSON attributes, histograms whose buckets
-// add up to their count, quantiles sorted within [min, max].
+// add up to their count, quantiles sorted within [min, max]; timestamped
+// counters and gauges at their own time; at most the per-metric limit of
+// series per name.
 func FuzzAggregate(f *testing.F) {
 	for _, s := range []string{
 		"a:1|c\nb:2|g\nc:3|ms\nd:4|h\ne:5|d\nf:x|s",
@@ -21,19 +24,32 @@ func FuzzAggregate(f *testing.F) {
 		"u:a:b:a|s|#x\nu:c|s",
 		`q:1|c|#a"b:c\d,é:ü`,
 		"t:-3.5|d\nt:1e9|d\nt:0|d",
+		"c:1|c|T1700000000\nc:2|c|T1700000000\ng:-1|g|T1700000001\nt:1|ms|T5",
+		"s:1|c|#a\ns:1|c|#b\ns:1|c|#c\ns:1|c|#d|T9",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, packet []byte) {
-		s := newTestServer(t, Options{Appender: &fakeAppender{}, MaxSamples: 8, MaxSeries: 50})
+		const perMetric = 3
+		s := newTestServer(t, Options{Appender: &fakeAppender{}, MaxSamples: 8, MaxSeries: 50,
+			Series: cardinality.New(cardinality.Options{MaxSeriesPerMetric: perMetric})})
 		s.feed(string(packet))
 		start := s.agg.start
 		now := start.Add(time.Second)
 		points := s.agg.flush(now)
 		ids := map[uint64]string{}
+		perName := map[string]map[uint64]bool{}
 		for _, p := range points {
-			if p.Name == "" || p.ServiceName == "" || p.SeriesID == 0 || !p.Time.Equal(now) {
+			stamped := !p.Time.Equal(now) && (p.Type == telemetry.MetricSum || p.Type == telemetry.MetricGauge) &&
+				p.Time.Unix() > 0 && p.StartTime.IsZero()
+			if p.Name == "" || p.ServiceName == "" || p.SeriesID == 0 || !p.Time.Equal(now) && !stamped {
 				t.Fatalf("point %+v", p)
+			}
+			if perName[p.Name] == nil {
+				perName[p.Name] = map[uint64]bool{}
+			}
+			if perName[p.Name][p.SeriesID] = true; len(perName[p.Name]) > perMetric {
+				t.Fatalf("%d series of %s, over the limit of %d", len(perName[p.Name]), p.Name, perMetric)
 			}
 			var attrs, res map[string]string
 			if err := json.Unmarshal([]byte(p.Attributes), &attrs); err != nil {

@@ -81,6 +81,16 @@ type Appender interface {
 	Append(ctx context.Context, b *telemetry.Batch) error
 }
 
+// SeriesLimiter bounds the series of each metric name
+// (internal/ingest/cardinality implements it).
+type SeriesLimiter interface {
+	// Admit reports whether a point of series id of metric name may be
+	// stored, and counts the series as active when it may.
+	Admit(name string, id uint64) bool
+	// Limit is the number of series a metric may have, for messages.
+	Limit() int
+}
+
 // Options configure a Server. Appender is required; every other field has a
 // working zero value.
 type Options struct {
@@ -113,6 +123,13 @@ type Options struct {
 	// MaxTCPConns bounds concurrent TCP connections; further ones are closed
 	// at once. Default 1024.
 	MaxTCPConns int
+	// Series, when set, bounds the active series of each metric name; the
+	// app shares one limiter between StatsD and OTLP. Lines of new series
+	// beyond it are rejected with reason "cardinality".
+	Series SeriesLimiter
+	// Window, when set, returns the range of |T timestamps accepted; lines
+	// stamped outside it are rejected as too_old or too_new.
+	Window func(telemetry.Signal) (min, max time.Time)
 	// Metrics count committed points (source "statsd") and rejected lines
 	// and points by reason; nil counts into a private registry.
 	Metrics *selfmetrics.Ingest
@@ -471,19 +488,33 @@ func (s *Server) handleLine(line []byte, m *dec.Metric) {
 		s.reject(string(dec.ReasonOf(err)), line, err)
 		return
 	}
-	switch reason := s.agg.add(m); reason {
-	case "":
-	case reasonCardinality:
-		s.reject(reason, line, errCardinality)
-	case reasonSetTooLarge:
-		s.reject(reason, line, errSetTooLarge)
+	var minT, maxT time.Time
+	if m.Timestamp != 0 && s.opt.Window != nil {
+		minT, maxT = s.opt.Window(telemetry.SignalMetrics)
+	}
+	if reason, err := s.agg.add(m, minT, maxT); err != nil {
+		s.reject(reason, line, err)
 	}
 }
 
 var (
 	errCardinality = errors.New("too many series: MaxSeries reached, new series are refused until the next flush")
 	errSetTooLarge = errors.New("set has too many distinct members in this interval; new ones are not counted")
+	errTooOld      = errors.New("timestamp |T is before the accepted window (the metrics retention)")
+	errTooNew      = errors.New("timestamp |T is more than a day ahead")
 )
+
+// seriesLimitError is the rejection of a line of a new series of a metric
+// at its series limit.
+type seriesLimitError struct {
+	name  string
+	limit int
+}
+
+func (e *seriesLimitError) Error() string {
+	return fmt.Sprintf("metric %q has reached its limit of %d active series (--max-series-per-metric); "+
+		"lines of new series are rejected, those of its existing series are accepted", e.name, e.limit)
+}
 
 func (s *Server) reject(reason string, line []byte, err error) {
 	s.opt.Metrics.Rejected.With(string(telemetry.SignalMetrics), reason).Inc()

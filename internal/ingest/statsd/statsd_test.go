@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	ddstatsd "github.com/DataDog/datadog-go/v5/statsd"
 
 	dec "github.com/fibinc/telltale/internal/decode/statsd"
+	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -611,6 +613,7 @@ func TestOverloadRetry(t *testing.T) {
 type logCounter struct {
 	mu   sync.Mutex
 	msgs []string
+	errs []string // the err attribute of each line that has one
 }
 
 func (h *logCounter) Enabled(context.Context, slog.Level) bool { return true }
@@ -618,6 +621,12 @@ func (h *logCounter) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.msgs = append(h.msgs, r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			h.errs = append(h.errs, a.Value.String())
+		}
+		return true
+	})
 	return nil
 }
 func (h *logCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
@@ -750,4 +759,136 @@ func BenchmarkTCPIngest(b *testing.B) {
 		time.Sleep(100 * time.Microsecond)
 	}
 	b.ReportMetric(float64(want)/time.Since(start).Seconds(), "lines/s")
+}
+
+// TestTimestamps checks |T: timestamped counters and gauges become points
+// at their own time, outside the interval's aggregates; lines of one series
+// and second make one point; other types ignore |T; timestamps outside the
+// window are rejected.
+func TestTimestamps(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	window := func(telemetry.Signal) (time.Time, time.Time) { return t0.Add(-time.Hour), t0.Add(time.Hour) }
+	s := newTestServer(t, Options{Appender: &fakeAppender{}, Window: window})
+	s.agg.start = t0
+	ts1, ts2 := t0.Add(-10*time.Minute), t0.Add(-5*time.Minute)
+	T := func(t time.Time) string { return fmt.Sprintf("|T%d", t.Unix()) }
+	s.feed(
+		"c:1|c"+T(ts1), "c:2|c|@0.5"+T(ts1), "c:3|c"+T(ts2), "c:5|c",
+		"g:3|g"+T(ts1), "g:4|g"+T(ts1), "g:-2|g"+T(ts2), "g:10|g", "g:+1|g",
+		"t:5|ms"+T(ts1), "t:7|ms",
+		"old:1|c"+T(t0.Add(-2*time.Hour)), "new:1|g"+T(t0.Add(2*time.Hour)),
+	)
+	points := s.agg.flush(t0.Add(10 * time.Second))
+	type key struct {
+		name, typ string
+		at        int64 // Unix seconds
+	}
+	got := map[key]float64{}
+	for _, p := range points {
+		switch p.Type {
+		case telemetry.MetricHistogram:
+			got[key{p.Name, p.Type, p.Time.Unix()}] = float64(p.Count)
+		case telemetry.MetricSum, telemetry.MetricGauge:
+			got[key{p.Name, p.Type, p.Time.Unix()}] = p.Value
+		}
+	}
+	flushed := t0.Add(10 * time.Second).Unix()
+	want := map[key]float64{
+		{"c", telemetry.MetricSum, ts1.Unix()}:    5, // 1 + 2/0.5
+		{"c", telemetry.MetricSum, ts2.Unix()}:    3,
+		{"c", telemetry.MetricSum, flushed}:       5,
+		{"g", telemetry.MetricGauge, ts1.Unix()}:  4,
+		{"g", telemetry.MetricGauge, ts2.Unix()}:  -2, // a sign is part of a timestamped value
+		{"g", telemetry.MetricGauge, flushed}:     11, // untouched by the timestamped lines
+		{"t", telemetry.MetricHistogram, flushed}: 2,  // |T ignored
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("points:\n got %v\nwant %v", got, want)
+	}
+	for _, p := range find(points, "c", telemetry.MetricSum) {
+		if p.Time.Equal(ts1) && (!p.StartTime.IsZero() || p.Temporality != telemetry.TemporalityDelta || !p.Monotonic) {
+			t.Errorf("timestamped counter = %+v, want a delta sum without start time", p)
+		}
+	}
+	for reason, n := range map[string]uint64{"too_old": 1, "too_new": 1} {
+		if got := s.opt.Metrics.Rejected.With("metrics", reason).Value(); got != n {
+			t.Errorf("rejects %s = %d, want %d", reason, got, n)
+		}
+	}
+	// Timestamped points are sent once, not carried to the next interval.
+	if got := names(s.agg.flush(t0.Add(20 * time.Second))); !slices.Equal(got, []string{"gauge:g{}"}) {
+		t.Errorf("next interval = %v, want the interval gauge only", got)
+	}
+}
+
+// TestClientTimestamps sends timestamped counts and gauges with the
+// DataDog client over real UDP packets.
+func TestClientTimestamps(t *testing.T) {
+	app := &fakeAppender{}
+	s, stop := started(t, Options{Appender: app, TCPAddr: Disabled})
+	c := newClient(t, s.UDPAddr().String())
+	at := time.Now().Add(-3 * time.Minute).Truncate(time.Second)
+	tags := []string{"service:batch", "job:import"}
+	for _, err := range []error{
+		c.CountWithTimestamp("rows", 40, tags, 1, at),
+		c.CountWithTimestamp("rows", 2, tags, 1, at),
+		c.CountWithTimestamp("rows", 7, tags, 1, at.Add(time.Minute)),
+		c.GaugeWithTimestamp("lag", 12.5, tags, 1, at),
+		c.Count("rows", 1, tags, 1),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sendMarker(t, s, c, "marker")
+	stop()
+	got := map[string]float64{}
+	for _, p := range app.points() {
+		if p.ServiceName != "batch" && p.Name != "marker" {
+			t.Errorf("point %s has service %q", p.Name, p.ServiceName)
+		}
+		when := "flush"
+		if p.Time.Equal(at) {
+			when = "at"
+		} else if p.Time.Equal(at.Add(time.Minute)) {
+			when = "at+1m"
+		}
+		got[p.Type+" "+p.Name+" "+when] = p.Value
+	}
+	want := map[string]float64{"sum rows at": 42, "sum rows at+1m": 7, "gauge lag at": 12.5, "sum rows flush": 1, "gauge marker flush": 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("points:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestSeriesLimitPerMetric checks the shared per-metric series limit: lines
+// of new series of a metric at its limit are rejected with reason
+// "cardinality" and a message naming the metric, in every interval, while
+// its existing series and other metrics go on.
+func TestSeriesLimitPerMetric(t *testing.T) {
+	logs := &logCounter{}
+	lim := cardinality.New(cardinality.Options{MaxSeriesPerMetric: 2})
+	s := newTestServer(t, Options{Appender: &fakeAppender{}, Series: lim, Logger: slog.New(logs)})
+	lines := []string{"req:1|c|#route:a", "req:1|c|#route:b", "req:1|c|#route:c", "other:1|c|#route:c",
+		"lat:1|ms|#route:a", "lat:1|ms|#route:b", "lat:1|ms|#route:c", "temp:1|g|#room:a", "temp:1|g|#room:b", "temp:1|g|#room:c"}
+	s.feed(lines...)
+	want := []string{"gauge:temp{\"room\":\"a\"}", "gauge:temp{\"room\":\"b\"}",
+		"histogram:lat{\"route\":\"a\"}", "histogram:lat{\"route\":\"b\"}",
+		"sum:other{\"route\":\"c\"}", "sum:req{\"route\":\"a\"}", "sum:req{\"route\":\"b\"}",
+		"summary:lat.summary{\"route\":\"a\"}", "summary:lat.summary{\"route\":\"b\"}"}
+	if got := names(s.agg.flush(time.Now())); !slices.Equal(got, want) {
+		t.Errorf("points:\n got %v\nwant %v", got, want)
+	}
+	// The next interval: the counters and timers start afresh, and still
+	// only their first two series are admitted.
+	s.feed(lines...)
+	if got := names(s.agg.flush(time.Now())); !slices.Equal(got, want) {
+		t.Errorf("next interval:\n got %v\nwant %v", got, want)
+	}
+	if got := s.opt.Metrics.Rejected.With("metrics", "cardinality").Value(); got != 6 {
+		t.Errorf("cardinality rejects = %d, want 6", got)
+	}
+	if len(logs.msgs) != 1 || len(logs.errs) != 1 || !strings.Contains(logs.errs[0], `metric "req" has reached its limit of 2 active series`) {
+		t.Errorf("log = %v %v, want one line naming req and the limit", logs.msgs, logs.errs)
+	}
 }
