@@ -28,7 +28,9 @@
 //   - Each metric data point is one record, identified by a series id that
 //     hashes the metric name, the resource attributes and the point
 //     attributes, whatever their order. Exemplars are not stored. A number
-//     point without a value is NaN.
+//     point without a value is NaN. Options.Series, when set, may refuse the
+//     points of new series (the per-metric series limit): they are
+//     rejected as ReasonCardinality, which is not bad data (Result.BadData).
 package otlp
 
 import (
