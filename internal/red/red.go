@@ -1,0 +1,253 @@
+// Package red defines the pre-aggregated RED (rate, errors, duration)
+// statistics of spans, which let dashboards over days read thousands of rows
+// instead of millions of spans: the key each span is counted under, the
+// log-linear duration histogram, and the percentile estimate drawn from it.
+//
+// The store aggregates every batch of spans it writes with an Aggregator,
+// in the same transaction as the spans; the query package reads the rows
+// back and estimates percentiles with Quantile. See docs/design/storage.md,
+// "RED aggregates".
+package red
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fibinc/telltale/internal/telemetry"
+)
+
+// Histogram buckets are log-linear: each power of two is cut into
+// SubBuckets equal parts, and durations below 2*SubBuckets nanoseconds have
+// a bucket each. Bucket i >= 2*SubBuckets of exponent e = i/SubBuckets + 2
+// and part j = i%SubBuckets holds [(8+j)<<(e-3), (9+j)<<(e-3)) nanoseconds.
+// Integer arithmetic alone places a duration, so Go and SQL agree exactly.
+const (
+	subBits = 3
+	// SubBuckets is the number of buckets per power of two.
+	SubBuckets = 1 << subBits
+	// MaxDuration is the longest duration the histogram tells apart, about
+	// 13 days; longer ones count in the last bucket.
+	MaxDuration = 1<<50 - 1
+	// Buckets is the number of histogram buckets: Index(MaxDuration) is
+	// the last.
+	Buckets = (50 - subBits + 1) * SubBuckets
+	// MaxRelativeError bounds the relative error of Value against any
+	// duration in its bucket, and so of Quantile against the exact
+	// percentile: sqrt(9/8)-1, at the widest buckets, j = 0.
+	MaxRelativeError = 0.0607
+)
+
+// Index returns the histogram bucket of a duration in nanoseconds. Negative
+// durations count as zero.
+func Index(ns int64) int {
+	switch {
+	case ns < 2*SubBuckets:
+		return int(max(ns, 0))
+	case ns > MaxDuration:
+		ns = MaxDuration
+	}
+	e := bits.Len64(uint64(ns)) - 1 // ns in [2^e, 2^(e+1)), e >= subBits+1
+	return (e-subBits+1)*SubBuckets + int(ns>>(e-subBits)) - SubBuckets
+}
+
+// Bounds returns the durations [lo, hi) in nanoseconds of bucket i.
+func Bounds(i int) (lo, hi int64) {
+	if i < 2*SubBuckets {
+		return int64(i), int64(i) + 1
+	}
+	e := i/SubBuckets + subBits - 1
+	j := int64(i % SubBuckets)
+	return (SubBuckets + j) << (e - subBits), (SubBuckets + j + 1) << (e - subBits)
+}
+
+// Value returns the duration in nanoseconds that stands for bucket i: the
+// duration itself for the buckets of one nanosecond, else the geometric
+// mean of the bounds, which is within MaxRelativeError of every duration
+// in the bucket.
+func Value(i int) float64 {
+	lo, hi := Bounds(i)
+	if hi-lo == 1 {
+		return float64(lo)
+	}
+	return math.Sqrt(float64(lo) * float64(hi))
+}
+
+// Rank returns the 0-based ranks whose values quantile_cont interpolates
+// between for the p-quantile of n values, k and k+1, and the weight of the
+// second: the p-quantile is x[k] + frac*(x[k+1]-x[k]). Queries compute k
+// as floor((n-1)*p) in SQL; this is the same arithmetic.
+func Rank(n int64, p float64) (k int64, frac float64) {
+	h := float64(n-1) * p
+	k = int64(math.Floor(h))
+	return k, h - float64(k)
+}
+
+// Quantile estimates the p-quantile of n durations as quantile_cont
+// computes it, from the buckets holding the values of rank k and k+1 (see
+// Rank; hi is lo when k+1 is past the end). Each value is replaced by the
+// Value of its bucket, so the result is within MaxRelativeError of the
+// exact one.
+func Quantile(n int64, p float64, lo, hi int) float64 {
+	_, frac := Rank(n, p)
+	a, b := Value(lo), Value(hi)
+	return a + frac*(b-a)
+}
+
+// Key is what a row of aggregates counts spans by, besides time.
+type Key struct {
+	Service     string
+	Operation   string // span name of request candidates, else ""
+	Kind        string
+	Environment string
+	Version     string
+	Root        bool // no parent span
+	Error       bool // status error
+}
+
+// Candidate reports whether a span of this kind, root or not, can be a
+// request: server and consumer spans and roots. The query package picks a
+// service's requests among them.
+func Candidate(kind string, root bool) bool {
+	return root || kind == "server" || kind == "consumer"
+}
+
+// KeyOf returns the key a span counts under. Only request candidates keep
+// their name: no query groups other spans by name, and their names (SQL
+// statements, URLs) are the ones most often unbounded.
+func KeyOf(sp *telemetry.Span) Key {
+	k := Key{
+		Service: sp.ServiceName, Kind: sp.Kind, Environment: sp.Environment, Version: sp.ServiceVersion,
+		Root: sp.ParentSpanID == "", Error: sp.StatusCode == "error",
+	}
+	if Candidate(k.Kind, k.Root) {
+		k.Operation = sp.Name
+	}
+	return k
+}
+
+// Bin is one non-empty histogram bucket.
+type Bin struct {
+	Index int16
+	Count int64
+}
+
+// Row is the statistics of the spans of one key starting in one time
+// bucket. Several rows may hold the same bucket and key; readers sum them.
+type Row struct {
+	Bucket time.Time // start of the bucket, UTC
+	Key
+	Count int64 // spans
+	SumNs int64 // sum of their durations, saturating
+	Hist  []Bin // by Index, every Count > 0; the counts add up to Count
+}
+
+// Aggregator sums spans into rows of one bucket width.
+type Aggregator struct {
+	width int64 // microseconds
+	index map[rowKey]int
+	rows  []Row
+}
+
+type rowKey struct {
+	bucket int64 // microseconds since the epoch
+	Key
+}
+
+// NewAggregator returns an aggregator into buckets of width, a whole number
+// of microseconds that divides a day.
+func NewAggregator(width time.Duration) *Aggregator {
+	return &Aggregator{width: width.Microseconds(), index: map[rowKey]int{}}
+}
+
+// Add counts a span in the bucket of its start, truncated to microseconds
+// as the store keeps it.
+func (a *Aggregator) Add(sp *telemetry.Span) {
+	us := sp.Start.UnixMicro()
+	a.add(rowKey{floorDiv(us, a.width) * a.width, KeyOf(sp)}, 1, int64(sp.Duration), []Bin{{int16(Index(int64(sp.Duration))), 1}})
+}
+
+// AddRow counts a row of any width that fits in one of a's buckets.
+func (a *Aggregator) AddRow(r *Row) {
+	us := r.Bucket.UnixMicro()
+	a.add(rowKey{floorDiv(us, a.width) * a.width, r.Key}, r.Count, r.SumNs, r.Hist)
+}
+
+func (a *Aggregator) add(k rowKey, n, sum int64, hist []Bin) {
+	i, ok := a.index[k]
+	if !ok {
+		i = len(a.rows)
+		a.index[k] = i
+		a.rows = append(a.rows, Row{Bucket: time.UnixMicro(k.bucket).UTC(), Key: k.Key})
+	}
+	r := &a.rows[i]
+	r.Count += n
+	r.SumNs = addSat(r.SumNs, sum)
+	for _, b := range hist {
+		j, found := slices.BinarySearchFunc(r.Hist, b.Index, func(x Bin, t int16) int { return int(x.Index) - int(t) })
+		if found {
+			r.Hist[j].Count += b.Count
+		} else {
+			r.Hist = slices.Insert(r.Hist, j, b)
+		}
+	}
+}
+
+// Rows returns the rows summed so far, sorted by bucket and key, which
+// keeps equal keys together on disk.
+func (a *Aggregator) Rows() []Row {
+	slices.SortFunc(a.rows, compareRows)
+	return a.rows
+}
+
+// Len returns the number of rows.
+func (a *Aggregator) Len() int { return len(a.rows) }
+
+func compareRows(x, y Row) int {
+	if c := x.Bucket.Compare(y.Bucket); c != 0 {
+		return c
+	}
+	for _, c := range [...]int{
+		strings.Compare(x.Service, y.Service), strings.Compare(x.Operation, y.Operation), strings.Compare(x.Kind, y.Kind),
+		strings.Compare(x.Environment, y.Environment), strings.Compare(x.Version, y.Version),
+		compareBool(x.Root, y.Root), compareBool(x.Error, y.Error),
+	} {
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// addSat adds without wrapping around: a sum of durations past 292 years
+// sticks at the limit.
+func addSat(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
+}
