@@ -25,7 +25,9 @@ import (
 // and part j = i%SubBuckets holds [(8+j)<<(e-3), (9+j)<<(e-3)) nanoseconds.
 // Integer arithmetic alone places a duration, so Go and SQL agree exactly.
 const (
-	subBits = 3
+	// SubBits is log2 of SubBuckets.
+	SubBits = 3
+	subBits = SubBits
 	// SubBuckets is the number of buckets per power of two.
 	SubBuckets = 1 << subBits
 	// MaxDuration is the longest duration the histogram tells apart, about
