@@ -1,0 +1,202 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fibinc/telltale/internal/telemetry"
+)
+
+var redDay = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+
+// redSpans returns n spans over the first hours of two days, of a few
+// services, kinds, statuses and durations, some of them roots.
+func redSpans(rng *rand.Rand, n int) []telemetry.Span {
+	kinds := []string{"server", "client", "internal", "consumer", "producer"}
+	statuses := []string{"ok", "unset", "error"}
+	out := make([]telemetry.Span, n)
+	for i := range out {
+		parent := ""
+		if rng.IntN(3) > 0 {
+			parent = fmt.Sprintf("%016x", rng.Uint64())
+		}
+		out[i] = telemetry.Span{
+			Resource: telemetry.Resource{ServiceName: fmt.Sprintf("svc-%d", rng.IntN(4)), ServiceVersion: fmt.Sprintf("1.%d", rng.IntN(2)),
+				Environment: []string{"prod", "staging"}[rng.IntN(2)]},
+			TraceID: fmt.Sprintf("%032x", rng.Uint64()), SpanID: fmt.Sprintf("%016x", rng.Uint64()), ParentSpanID: parent,
+			Name: fmt.Sprintf("op-%d", rng.IntN(5)), Kind: kinds[rng.IntN(len(kinds))], StatusCode: statuses[rng.IntN(len(statuses))],
+			Start:    redDay.Add(time.Duration(rng.IntN(2))*24*time.Hour + time.Duration(rng.Int64N(int64(3*time.Hour)))),
+			Duration: time.Duration(rng.Int64N(int64(2 * time.Second))),
+		}
+	}
+	return out
+}
+
+// redRows returns the rows of q, formatted, sorted.
+func redRows(t *testing.T, s *Store, q string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range selectAll(t, s, q) {
+		out = append(out, fmt.Sprint(r...))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkRED checks that both aggregate tables sum to what the stored spans
+// give, and returns their row counts.
+func checkRED(t *testing.T, s *Store) (minutes, hours int) {
+	t.Helper()
+	want := redRows(t, s, backfillSQL("spans"))
+	if got := redRows(t, s, mergeSQL("red_minutes", "bucket", "true")); !slices.Equal(got, want) {
+		t.Errorf("minutes: %d rows, differing from the spans' %d", len(got), len(want))
+	}
+	wantHours := redRows(t, s, mergeSQL("("+backfillSQL("spans")+")", "date_trunc('hour', bucket)", "true"))
+	if got := redRows(t, s, mergeSQL("red_hours", "bucket", "true")); !slices.Equal(got, wantHours) {
+		t.Errorf("hours: %d rows, differing from the spans' %d", len(got), len(wantHours))
+	}
+	return len(selectAll(t, s, "SELECT 1 FROM red_minutes")), len(selectAll(t, s, "SELECT 1 FROM red_hours"))
+}
+
+func TestREDWriteAndCompact(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	spans := redSpans(rng, 3000)
+	for i := 0; i < len(spans); i += 300 {
+		if err := s.Write(ctx, &telemetry.Batch{Spans: spans[i : i+300]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := checkRED(t, s)
+	if err := s.CompactRED(ctx); err != nil {
+		t.Fatal(err)
+	}
+	minutes, hours := checkRED(t, s)
+	distinct := len(selectAll(t, s, "SELECT DISTINCT "+redKeys+" FROM red_minutes"))
+	distinctHours := len(selectAll(t, s, "SELECT DISTINCT "+redKeys+" FROM red_hours"))
+	if minutes != distinct || hours != distinctHours || minutes >= before {
+		t.Errorf("after compaction: %d minute rows (%d before) for %d keys, %d hour rows for %d keys", minutes, before, distinct, hours, distinctHours)
+	}
+	// Every span counted once, in a histogram bucket of its duration.
+	var n, sum int64
+	for _, r := range selectAll(t, s, "SELECT CAST(sum(count) AS BIGINT), CAST(sum(list_sum(hist_cnt)) AS BIGINT) FROM red_hours") {
+		n, sum = r[0].(int64), r[1].(int64)
+	}
+	if n != int64(len(spans)) || sum != n {
+		t.Errorf("hours count %d spans with %d in histograms, want %d", n, sum, len(spans))
+	}
+
+	// Writes after a pass, to compacted minutes, compact again.
+	if err := s.Write(ctx, &telemetry.Batch{Spans: redSpans(rng, 50)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompactRED(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if minutes, _ := checkRED(t, s); minutes != len(selectAll(t, s, "SELECT DISTINCT "+redKeys+" FROM red_minutes")) {
+		t.Errorf("second pass left %d minute rows", minutes)
+	}
+}
+
+// TestREDBackfill drops the aggregates of a partition, as a partition
+// written by an older version lacks them, and checks that opening the store
+// again rebuilds them from the spans.
+func TestREDBackfill(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := redSpans(rand.New(rand.NewPCG(5, 6)), 2000)
+	if err := s.Write(ctx, &telemetry.Batch{Spans: spans}); err != nil {
+		t.Fatal(err)
+	}
+	want := redRows(t, s, mergeSQL("red_minutes", "bucket", "true"))
+	for _, k := range s.partitions(telemetry.SignalSpans) {
+		execSQL(t, s, "DROP TABLE "+k.catalog()+".main.red_minutes")
+		execSQL(t, s, "DROP TABLE "+k.catalog()+".main.red_hours")
+	}
+	s.Close()
+
+	s, err = Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := redRows(t, s, mergeSQL("red_minutes", "bucket", "true")); !slices.Equal(got, want) {
+		t.Errorf("backfilled %d minute rows, want %d", len(got), len(want))
+	}
+	minutes, _ := checkRED(t, s)
+	if distinct := len(selectAll(t, s, "SELECT DISTINCT "+redKeys+" FROM red_minutes")); minutes != distinct {
+		t.Errorf("backfill wrote %d rows for %d keys", minutes, distinct)
+	}
+}
+
+// TestREDAtomic checks that spans are not stored when their aggregates
+// cannot be.
+func TestREDAtomic(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	spans := redSpans(rand.New(rand.NewPCG(7, 8)), 3000)
+	for i := range spans {
+		spans[i].Start = redDay.Add(time.Duration(i) * time.Second)
+	}
+	if err := s.Write(ctx, &telemetry.Batch{Spans: spans[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	k := s.partitions(telemetry.SignalSpans)[0]
+	execSQL(t, s, "DROP TABLE "+k.catalog()+".main.red_hours")
+	err := s.Write(ctx, &telemetry.Batch{Spans: spans[1:]})
+	if err == nil || !strings.Contains(err.Error(), "red_hours") {
+		t.Fatalf("Write without an aggregate table: %v", err)
+	}
+	if n := selectAll(t, s, "SELECT count(*) FROM spans")[0][0]; n != int64(1) {
+		t.Errorf("%v spans stored, want the first write's 1", n)
+	}
+	// With the table back, the same write stores everything.
+	execSQL(t, s, "CREATE TABLE "+k.catalog()+".main.red_hours "+redDDL)
+	execSQL(t, s, "INSERT INTO "+k.catalog()+".main.red_hours "+mergeSQL(k.catalog()+".main.red_minutes", "date_trunc('hour', bucket)", "true"))
+	if err := s.Write(ctx, &telemetry.Batch{Spans: spans[1:]}); err != nil {
+		t.Fatal(err)
+	}
+	if n := selectAll(t, s, "SELECT count(*) FROM spans")[0][0]; n != int64(len(spans)) {
+		t.Errorf("%v spans stored, want %d", n, len(spans))
+	}
+	checkRED(t, s)
+}
+
+// TestREDDropPartition checks that the views follow retention.
+func TestREDDropPartition(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	if err := s.Write(ctx, &telemetry.Batch{Spans: redSpans(rand.New(rand.NewPCG(9, 9)), 500)}); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := s.Partitions(ctx)
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("partitions %v, %v; want two days", parts, err)
+	}
+	if err := s.DropPartition(ctx, parts[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompactRED(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkRED(t, s)
+	for _, r := range selectAll(t, s, "SELECT min(bucket) FROM red_minutes") {
+		if !r[0].(time.Time).Equal(redDay.Add(24 * time.Hour)) {
+			t.Errorf("oldest minute %v after dropping the first day", r[0])
+		}
+	}
+	if _, err := filepath.Glob(filepath.Join(s.dir, "spans", "*")); err != nil {
+		t.Fatal(err)
+	}
+}
