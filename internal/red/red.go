@@ -13,7 +13,6 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -168,7 +167,10 @@ func NewAggregator(width time.Duration) *Aggregator {
 // as the store keeps it.
 func (a *Aggregator) Add(sp *telemetry.Span) {
 	us := sp.Start.UnixMicro()
-	a.add(rowKey{floorDiv(us, a.width) * a.width, KeyOf(sp)}, 1, int64(sp.Duration), []Bin{{int16(Index(int64(sp.Duration))), 1}})
+	r := a.row(rowKey{floorDiv(us, a.width) * a.width, KeyOf(sp)})
+	r.Count++
+	r.SumNs = addSat(r.SumNs, int64(sp.Duration))
+	r.addBin(Bin{int16(Index(int64(sp.Duration))), 1})
 }
 
 // AddRow counts a row of any width that fits in one of a's buckets.
@@ -178,60 +180,43 @@ func (a *Aggregator) AddRow(r *Row) {
 }
 
 func (a *Aggregator) add(k rowKey, n, sum int64, hist []Bin) {
+	r := a.row(k)
+	r.Count += n
+	r.SumNs = addSat(r.SumNs, sum)
+	for _, b := range hist {
+		r.addBin(b)
+	}
+}
+
+// row returns the row of k, adding it if needed.
+func (a *Aggregator) row(k rowKey) *Row {
 	i, ok := a.index[k]
 	if !ok {
 		i = len(a.rows)
 		a.index[k] = i
 		a.rows = append(a.rows, Row{Bucket: time.UnixMicro(k.bucket).UTC(), Key: k.Key})
 	}
-	r := &a.rows[i]
-	r.Count += n
-	r.SumNs = addSat(r.SumNs, sum)
-	for _, b := range hist {
-		j, found := slices.BinarySearchFunc(r.Hist, b.Index, func(x Bin, t int16) int { return int(x.Index) - int(t) })
-		if found {
-			r.Hist[j].Count += b.Count
-		} else {
-			r.Hist = slices.Insert(r.Hist, j, b)
-		}
-	}
+	return &a.rows[i]
 }
 
-// Rows returns the rows summed so far, sorted by bucket and key, which
-// keeps equal keys together on disk.
-func (a *Aggregator) Rows() []Row {
-	slices.SortFunc(a.rows, compareRows)
-	return a.rows
+// addBin adds b to the histogram, keeping it sorted.
+func (r *Row) addBin(b Bin) {
+	j := len(r.Hist)
+	for j > 0 && r.Hist[j-1].Index >= b.Index {
+		j--
+	}
+	if j < len(r.Hist) && r.Hist[j].Index == b.Index {
+		r.Hist[j].Count += b.Count
+		return
+	}
+	r.Hist = slices.Insert(r.Hist, j, b)
 }
+
+// Rows returns the rows summed so far, in the order their keys first came.
+func (a *Aggregator) Rows() []Row { return a.rows }
 
 // Len returns the number of rows.
 func (a *Aggregator) Len() int { return len(a.rows) }
-
-func compareRows(x, y Row) int {
-	if c := x.Bucket.Compare(y.Bucket); c != 0 {
-		return c
-	}
-	for _, c := range [...]int{
-		strings.Compare(x.Service, y.Service), strings.Compare(x.Operation, y.Operation), strings.Compare(x.Kind, y.Kind),
-		strings.Compare(x.Environment, y.Environment), strings.Compare(x.Version, y.Version),
-		compareBool(x.Root, y.Root), compareBool(x.Error, y.Error),
-	} {
-		if c != 0 {
-			return c
-		}
-	}
-	return 0
-}
-
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
-}
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

@@ -1,6 +1,8 @@
 package red
 
 import (
+	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -148,6 +150,10 @@ func TestAggregator(t *testing.T) {
 	check := func(name string, rows []Row, want []row) {
 		t.Helper()
 		var got []row
+		rows = slices.Clone(rows)
+		slices.SortFunc(rows, func(x, y Row) int {
+			return cmp.Or(x.Bucket.Compare(y.Bucket), cmp.Compare(x.Operation, y.Operation), compareBool(x.Error, y.Error))
+		})
 		for _, r := range rows {
 			if r.Service != "a" || r.Environment != "prod" || r.Version != "1" {
 				t.Errorf("%s: row %+v lost its resource", name, r)
@@ -205,4 +211,48 @@ func FuzzIndex(f *testing.F) {
 			t.Fatalf("Value(%d) = %g, too far from %d", i, v, c)
 		}
 	})
+}
+
+// BenchmarkAggregator aggregates a batch of spans of 50 services with 20
+// operations, as the store does with every write.
+func BenchmarkAggregator(b *testing.B) {
+	const batch = 10_000
+	now := time.Now()
+	spans := make([]telemetry.Span, batch)
+	for i := range spans {
+		req := i / 3
+		sp := &spans[i]
+		sp.ServiceName, sp.Environment, sp.ServiceVersion = fmt.Sprintf("svc-%02d", req%50), "prod", "1.2.3"
+		sp.Kind, sp.Name, sp.StatusCode = "server", fmt.Sprintf("GET /api/v1/op-%02d", req/50%20), "ok"
+		sp.Start, sp.Duration = now.Add(time.Duration(i)*time.Millisecond), time.Duration(1+(i*7919)%500)*time.Millisecond
+		switch i % 3 {
+		case 1:
+			sp.Kind, sp.Name, sp.ParentSpanID = "client", "SELECT", "p"
+		case 2:
+			sp.Kind, sp.Name, sp.ParentSpanID = "internal", "render", "p"
+		}
+	}
+	for b.Loop() {
+		m := NewAggregator(time.Minute)
+		for i := range spans {
+			m.Add(&spans[i])
+		}
+		h := NewAggregator(time.Hour)
+		rows := m.Rows()
+		for i := range rows {
+			h.AddRow(&rows[i])
+		}
+		h.Rows()
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "spans/s")
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
