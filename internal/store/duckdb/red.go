@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -384,10 +385,8 @@ func (s *Store) compactPartition(ctx context.Context, k partKey, minutes map[int
 		buckets map[int64]bool
 		width   int64
 	}{{"red_minutes", minutes, 60}, {"red_hours", hours, 3600}} {
-		for _, r := range runs(t.buckets, t.width) {
-			if err := compactRange(ctx, tx, k.catalog()+".main."+t.table, r[0], r[1]); err != nil {
-				return fmt.Errorf("cannot compact %s of partition %s: %w", t.table, k.catalog(), err)
-			}
+		if err := compactRuns(ctx, tx, k.catalog()+".main."+t.table, runs(t.buckets, t.width)); err != nil {
+			return fmt.Errorf("cannot compact %s of partition %s: %w", t.table, k.catalog(), err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -396,8 +395,13 @@ func (s *Store) compactPartition(ctx context.Context, k partKey, minutes map[int
 	return nil
 }
 
+// maxRuns caps the ranges of buckets one pass merges per table; beyond
+// it, one range from the first to the last bucket is merged, which rewrites
+// rows that needed nothing but keeps the statements few.
+const maxRuns = 8
+
 // runs returns the buckets, Unix seconds of width apart, as ranges
-// [first, last] of consecutive ones.
+// [first, last] of consecutive ones, at most maxRuns.
 func runs(buckets map[int64]bool, width int64) [][2]time.Time {
 	var out [][2]time.Time
 	for _, b := range slices.Sorted(maps.Keys(buckets)) {
@@ -408,18 +412,30 @@ func runs(buckets map[int64]bool, width int64) [][2]time.Time {
 		}
 		out = append(out, [2]time.Time{t, t})
 	}
+	if len(out) > maxRuns {
+		out = [][2]time.Time{{out[0][0], out[len(out)-1][1]}}
+	}
 	return out
 }
 
-// compactRange merges the rows of table with buckets in [first, last].
-func compactRange(ctx context.Context, tx *sql.Tx, table string, first, last time.Time) error {
-	const where = "bucket >= ? AND bucket <= ?"
+// compactRuns merges the rows of table with buckets in the ranges.
+func compactRuns(ctx context.Context, tx *sql.Tx, table string, ranges [][2]time.Time) error {
+	if len(ranges) == 0 {
+		return nil
+	}
+	var conds []string
+	var args []any
+	for _, r := range ranges {
+		conds = append(conds, "(bucket >= ? AND bucket <= ?)")
+		args = append(args, r[0], r[1])
+	}
+	where := "(" + strings.Join(conds, " OR ") + ")"
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
-		{"CREATE TEMP TABLE red_merge AS " + mergeSQL(table, "bucket", where), []any{first, last, first, last}},
-		{"DELETE FROM " + table + " WHERE " + where, []any{first, last}},
+		{"CREATE TEMP TABLE red_merge AS " + mergeSQL(table, "bucket", where), append(slices.Clone(args), args...)},
+		{"DELETE FROM " + table + " WHERE " + where, args},
 		{"INSERT INTO " + table + " SELECT * FROM red_merge", nil},
 		{"DROP TABLE red_merge", nil},
 	} {

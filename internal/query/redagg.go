@@ -1,0 +1,233 @@
+package query
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fibinc/telltale/internal/red"
+)
+
+// RED statistics come from the store's pre-aggregated rows (red_minutes,
+// red_hours; see docs/design/storage.md) wherever a range covers whole
+// minutes, and from raw spans for the seconds before the first and after
+// the last whole minute, so counts are exact for any range. Percentiles
+// then come from the merged duration histograms, within
+// red.MaxRelativeError of the exact ones. A range without a whole minute,
+// a series step that is not a whole number of minutes, or Options.RawRED
+// reads raw spans alone, with exact percentiles.
+
+// redSource is a table RED statistics can be read from, with the
+// expressions that differ between raw spans and aggregate rows.
+type redSource struct {
+	table string
+	ts    string // the time column
+	root  string // predicate: the span has no parent
+	isErr string // predicate: the span has status error
+}
+
+var (
+	srcSpans   = redSource{table: "spans", ts: "timestamp", root: "parent_span_id = ''", isErr: "status_code = 'error'"}
+	srcMinutes = redSource{table: "red_minutes", ts: "bucket", root: "root", isErr: "error"}
+	srcHours   = redSource{table: "red_hours", ts: "bucket", root: "root", isErr: "error"}
+)
+
+// candidates selects the spans that can be requests: server and consumer
+// spans and roots (red.Candidate).
+func (src redSource) candidates() string {
+	return `(kind = 'server' OR kind = 'consumer' OR ` + src.root + `)`
+}
+
+// redSegment is a part of a query's range read from one source.
+type redSegment struct {
+	src      redSource
+	from, to time.Time
+}
+
+// redPlan splits [from, to) into the segments to read: raw spans before the
+// first and after the last whole minute, minute rows for the whole minutes,
+// and hour rows for the whole hours among them when hours is set. It
+// returns nil when the range holds no whole minute or s.rawRED is set: the
+// query then reads raw spans alone.
+func (s *Service) redPlan(from, to time.Time, hours bool) []redSegment {
+	if s.rawRED {
+		return nil
+	}
+	from, to = from.UTC(), to.UTC()
+	m1, m2 := ceilTime(from, time.Minute), to.Truncate(time.Minute)
+	if !m1.Before(m2) {
+		return nil
+	}
+	var segs []redSegment
+	add := func(src redSource, a, b time.Time) {
+		if a.Before(b) {
+			segs = append(segs, redSegment{src, a, b})
+		}
+	}
+	add(srcSpans, from, m1)
+	h1, h2 := ceilTime(m1, time.Hour), m2.Truncate(time.Hour)
+	if hours && h1.Before(h2) {
+		add(srcMinutes, m1, h1)
+		add(srcHours, h1, h2)
+		add(srcMinutes, h2, m2)
+	} else {
+		add(srcMinutes, m1, m2)
+	}
+	add(srcSpans, m2, to)
+	return segs
+}
+
+// ceilTime rounds t up to a multiple of d (since the zero time, so UTC
+// minutes and hours).
+func ceilTime(t time.Time, d time.Duration) time.Time {
+	if f := t.Truncate(d); f.Before(t) {
+		return f.Add(d)
+	}
+	return t
+}
+
+// redSpec describes a RED query: the spans of a scope, grouped.
+type redSpec struct {
+	scope spanScope
+	// groups returns the grouping expressions over a source; the result
+	// names them g1, g2, ... in order.
+	groups func(src redSource) []string
+	// candidates keeps only the request candidates.
+	candidates bool
+	// step is the width of the time buckets the groups tell apart, 0 for
+	// none. Aggregate rows serve steps of whole minutes; hour rows steps
+	// of whole hours.
+	step time.Duration
+}
+
+// redQuery is a RED query built from a redSpec. Its rows are the groups
+// g1, g2, ..., then requests and errors (BIGINT), then the percentiles in
+// the form redStats.dest reads.
+type redQuery struct {
+	sql  string
+	args []any
+	hist bool // percentiles as histogram buckets, not values
+}
+
+// redPercentiles are the percentiles every RED query returns.
+var redPercentiles = [3]float64{0.5, 0.95, 0.99}
+
+// redQuery builds the query of spec. Callers append ORDER BY and LIMIT,
+// which may name g1, g2, ... and requests.
+func (s *Service) redQuery(spec redSpec) redQuery {
+	var plan []redSegment
+	if spec.step%time.Minute == 0 {
+		plan = s.redPlan(spec.scope.from, spec.scope.to, spec.step%time.Hour == 0)
+	}
+	if plan == nil {
+		return s.redRawQuery(spec)
+	}
+	var names []string
+	for i := range spec.groups(srcSpans) {
+		names = append(names, fmt.Sprintf("g%d", i+1))
+	}
+	gs := strings.Join(names, ", ")
+	var parts []string
+	var args []any
+	for _, seg := range plan {
+		var cols []string
+		for i, g := range spec.groups(seg.src) {
+			cols = append(cols, g+" AS "+names[i])
+		}
+		cols = append(cols, seg.src.isErr+" AS is_err")
+		where, wargs := spanScope{from: seg.from, to: seg.to, service: spec.scope.service, env: spec.scope.env}.whereOn(seg.src.ts)
+		if spec.candidates {
+			where += " AND " + seg.src.candidates()
+		}
+		if seg.src == srcSpans {
+			parts = append(parts, "SELECT "+strings.Join(cols, ", ")+", "+s.dialect.DurationBucket("duration_ns")+
+				" AS hist_idx, 1 AS hist_cnt FROM spans WHERE "+where)
+		} else {
+			parts = append(parts, s.dialect.HistogramRows(strings.Join(cols, ", "), seg.src.table, where))
+		}
+		args = append(args, wargs...)
+	}
+	// Per group, the merged histogram (one row per bucket), its running
+	// count and its total; the buckets of the values of rank k and k+1 are
+	// the first whose running count passes k and k+1, k = floor((n-1)p) as
+	// in red.Rank.
+	var picks []string
+	for _, p := range redPercentiles {
+		k := fmt.Sprintf("floor(CAST(tot - 1 AS DOUBLE) * CAST(%g AS DOUBLE))", p)
+		picks = append(picks,
+			"min(CASE WHEN cum > "+k+" THEN hist_idx END)",
+			"min(CASE WHEN cum > "+k+" + 1 THEN hist_idx END)")
+	}
+	q := `SELECT ` + gs + `, CAST(max(tot) AS BIGINT) AS requests, CAST(sum(e) AS BIGINT) AS errors, ` + strings.Join(picks, ", ") + `
+FROM (SELECT ` + gs + `, hist_idx, e,
+		sum(c) OVER (PARTITION BY ` + gs + ` ORDER BY hist_idx ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum,
+		sum(c) OVER (PARTITION BY ` + gs + `) AS tot
+	FROM (SELECT ` + gs + `, hist_idx, sum(hist_cnt) AS c, sum(CASE WHEN is_err THEN hist_cnt ELSE 0 END) AS e
+		FROM (` + strings.Join(parts, "\n\t\tUNION ALL ") + `)
+		GROUP BY ` + gs + `, hist_idx))
+GROUP BY ` + gs
+	return redQuery{sql: q, args: args, hist: true}
+}
+
+// redRawQuery is spec over raw spans, with exact percentiles.
+func (s *Service) redRawQuery(spec redSpec) redQuery {
+	var cols, names []string
+	for i, g := range spec.groups(srcSpans) {
+		names = append(names, fmt.Sprintf("g%d", i+1))
+		cols = append(cols, g+" AS "+names[i])
+	}
+	where, args := spec.scope.where()
+	if spec.candidates {
+		where += " AND " + srcSpans.candidates()
+	}
+	var qs []string
+	for _, p := range redPercentiles {
+		qs = append(qs, s.dialect.Quantile("duration_ns", p))
+	}
+	return redQuery{
+		sql: `SELECT ` + strings.Join(cols, ", ") + `, count(*) AS requests, count(CASE WHEN ` + srcSpans.isErr + ` THEN 1 END) AS errors, ` +
+			strings.Join(qs, ", ") + `
+FROM spans WHERE ` + where + `
+GROUP BY ` + strings.Join(names, ", "),
+		args: args,
+	}
+}
+
+// redStats is a row of a redQuery after its groups.
+type redStats struct {
+	n, errors     int64
+	p50, p95, p99 sql.NullFloat64
+	buckets       [2 * len(redPercentiles)]sql.NullInt64
+}
+
+// dest returns the scan destinations of the statistics of q's rows; call
+// finish after the scan.
+func (r *redStats) dest(q redQuery) []any {
+	if !q.hist {
+		return []any{&r.n, &r.errors, &r.p50, &r.p95, &r.p99}
+	}
+	d := []any{&r.n, &r.errors}
+	for i := range r.buckets {
+		d = append(d, &r.buckets[i])
+	}
+	return d
+}
+
+// finish estimates the percentiles from the histogram buckets scanned.
+func (r *redStats) finish(q redQuery) {
+	if !q.hist || r.n == 0 {
+		return
+	}
+	ps := [...]*sql.NullFloat64{&r.p50, &r.p95, &r.p99}
+	for i, p := range redPercentiles {
+		lo, hi := r.buckets[2*i], r.buckets[2*i+1]
+		if !lo.Valid {
+			continue
+		}
+		if !hi.Valid { // k+1 is past the end: the quantile is the last value
+			hi = lo
+		}
+		*ps[i] = sql.NullFloat64{Float64: red.Quantile(r.n, p, int(lo.Int64), int(hi.Int64)), Valid: true}
+	}
+}
