@@ -88,7 +88,9 @@ func sameLatency(t *testing.T, what string, got, want *query.Latency) {
 // redRanges are the ranges the comparisons ask about: aligned and not,
 // shorter than a minute, across days, of whole hours and not.
 func redRanges() []query.TimeRange {
-	r := func(from, to time.Duration) query.TimeRange { return query.TimeRange{From: t0.Add(from), To: t0.Add(to)} }
+	r := func(from, to time.Duration) query.TimeRange {
+		return query.TimeRange{From: t0.Add(from), To: t0.Add(to)}
+	}
 	return []query.TimeRange{
 		r(0, time.Hour),
 		r(17*time.Second, time.Hour+3*time.Second),
