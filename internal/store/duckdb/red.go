@@ -2,12 +2,10 @@ package duckdb
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -356,26 +354,19 @@ func (s *Store) CompactRED(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Compaction merges a window of buckets per transaction, so that its
+// memory stays small however many buckets a pass finds written (a bulk load
+// writes days in seconds): the merged rows wait in a temporary table.
+const (
+	minuteWindow = 30 * 60 // seconds
+	hourWindow   = 3 * 3600
+)
+
 // compactPartition rewrites the rows of the given minutes, and of their
-// hours, as one row per key and bucket. Under snapshot isolation the
+// hours, as one row per key and bucket. Under snapshot isolation a
 // transaction neither sees nor deletes rows that writers commit meanwhile;
 // those stay for the next pass.
 func (s *Store) compactPartition(ctx context.Context, k partKey, minutes map[int64]bool) error {
-	s.mu.RLock() // keeps the partition attached
-	defer s.mu.RUnlock()
-	if _, ok := s.parts[k]; !ok || s.closed {
-		return nil
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot compact partition %s: %w", k.catalog(), err)
-	}
-	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("cannot compact partition %s: %w", k.catalog(), err)
-	}
-	defer tx.Rollback()
 	hours := map[int64]bool{}
 	for m := range minutes {
 		hours[m-m%3600] = true
@@ -383,65 +374,59 @@ func (s *Store) compactPartition(ctx context.Context, k partKey, minutes map[int
 	for _, t := range []struct {
 		table   string
 		buckets map[int64]bool
-		width   int64
-	}{{"red_minutes", minutes, 60}, {"red_hours", hours, 3600}} {
-		if err := compactRuns(ctx, tx, k.catalog()+".main."+t.table, runs(t.buckets, t.width)); err != nil {
-			return fmt.Errorf("cannot compact %s of partition %s: %w", t.table, k.catalog(), err)
+		window  int64
+	}{{"red_minutes", minutes, minuteWindow}, {"red_hours", hours, hourWindow}} {
+		for _, w := range windows(t.buckets, t.window) {
+			if err := s.compactWindow(ctx, k, t.table, w[0], w[1]); err != nil {
+				return fmt.Errorf("cannot compact %s of partition %s: %w", t.table, k.catalog(), err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("cannot compact partition %s: %w", k.catalog(), err)
 	}
 	return nil
 }
 
-// maxRuns caps the ranges of buckets one pass merges per table; beyond
-// it, one range from the first to the last bucket is merged, which rewrites
-// rows that needed nothing but keeps the statements few.
-const maxRuns = 8
-
-// runs returns the buckets, Unix seconds of width apart, as ranges
-// [first, last] of consecutive ones, at most maxRuns.
-func runs(buckets map[int64]bool, width int64) [][2]time.Time {
+// windows returns, for each window of the given width (Unix seconds) that
+// holds buckets, the first and last of them, in order.
+func windows(buckets map[int64]bool, width int64) [][2]time.Time {
 	var out [][2]time.Time
 	for _, b := range slices.Sorted(maps.Keys(buckets)) {
 		t := time.Unix(b, 0).UTC()
-		if n := len(out); n > 0 && out[n-1][1].Unix()+width == b {
+		if n := len(out); n > 0 && out[n-1][0].Unix()/width == b/width {
 			out[n-1][1] = t
 			continue
 		}
 		out = append(out, [2]time.Time{t, t})
 	}
-	if len(out) > maxRuns {
-		out = [][2]time.Time{{out[0][0], out[len(out)-1][1]}}
-	}
 	return out
 }
 
-// compactRuns merges the rows of table with buckets in the ranges.
-func compactRuns(ctx context.Context, tx *sql.Tx, table string, ranges [][2]time.Time) error {
-	if len(ranges) == 0 {
+// compactWindow merges the rows of a partition's table with buckets in
+// [first, last], in one transaction.
+func (s *Store) compactWindow(ctx context.Context, k partKey, table string, first, last time.Time) error {
+	s.mu.RLock() // keeps the partition attached
+	defer s.mu.RUnlock()
+	if _, ok := s.parts[k]; !ok || s.closed {
 		return nil
 	}
-	var conds []string
-	var args []any
-	for _, r := range ranges {
-		conds = append(conds, "(bucket >= ? AND bucket <= ?)")
-		args = append(args, r[0], r[1])
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
 	}
-	where := "(" + strings.Join(conds, " OR ") + ")"
+	defer tx.Rollback()
+	name := k.catalog() + ".main." + table
+	const where = "bucket >= ? AND bucket <= ?"
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
-		{"CREATE TEMP TABLE red_merge AS " + mergeSQL(table, "bucket", where), append(slices.Clone(args), args...)},
-		{"DELETE FROM " + table + " WHERE " + where, args},
-		{"INSERT INTO " + table + " SELECT * FROM red_merge", nil},
+		{"CREATE TEMP TABLE red_merge AS " + mergeSQL(name, "bucket", where), []any{first, last, first, last}},
+		{"DELETE FROM " + name + " WHERE " + where, []any{first, last}},
+		{"INSERT INTO " + name + " SELECT * FROM red_merge", nil},
 		{"DROP TABLE red_merge", nil},
 	} {
 		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
 			return err
 		}
 	}
-	return nil
+	return tx.Commit()
 }
