@@ -171,7 +171,9 @@ func redBenchBatchAt(start time.Time, n, i int) *telemetry.Batch {
 			return "unset"
 		}
 		tid := fmt.Sprintf("%016x%016x", uint64(t)*0x9e3779b97f4a7c15, uint64(t))
-		id := func(k int) string { return fmt.Sprintf("%016x", uint64(t*redBenchSpansPerTrace+k)*0xbf58476d1ce4e5b9+1) }
+		id := func(k int) string {
+			return fmt.Sprintf("%016x", uint64(t*redBenchSpansPerTrace+k)*0xbf58476d1ce4e5b9+1)
+		}
 		res := func(svc int) telemetry.Resource {
 			name := fmt.Sprintf("svc-%02d", svc)
 			version := "1.0"
