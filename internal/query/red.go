@@ -218,7 +218,7 @@ func (s *Service) ServiceSeries(ctx context.Context, q ServiceSeriesQuery) (*Ser
 	classes := map[string]int{} // the highest class of each service
 	rows := map[string][]row{}
 	read := 0
-	rq := s.redQuery(redSpec{scope: sc, candidates: true, step: step, groups: func(src redSource) []string {
+	rq := s.redQuery(redSpec{scope: sc, candidates: true, step: step, serviceOnly: true, groups: func(src redSource) []string {
 		return []string{"service_name", requestClass, s.dialect.TimeBucket(src.ts, step)}
 	}})
 	err = s.scanRows(ctx, func(r *sql.Rows) error {

@@ -3,35 +3,37 @@ package query
 import (
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/fibinc/telltale/internal/red"
 )
 
-// RED statistics come from the store's pre-aggregated rows (red_minutes,
-// red_hours; see docs/design/storage.md) wherever a range covers whole
-// minutes, and from raw spans for the seconds before the first and after
-// the last whole minute, so counts are exact for any range. Percentiles
-// then come from the merged duration histograms, within
-// red.MaxRelativeError of the exact ones. A range without a whole minute,
-// a series step that is not a whole number of minutes, or Options.RawRED
-// reads raw spans alone, with exact percentiles.
+// RED statistics come from the store's pre-aggregated rows (red.Levels;
+// see docs/design/storage.md) wherever a range covers whole minutes, and
+// from raw spans for the seconds before the first and after the last whole
+// minute, so counts are exact for any range. Percentiles then come from the
+// merged duration histograms, within red.MaxRelativeError of the exact
+// ones. A range without a whole minute, a series step that is not a whole
+// number of minutes, or Options.RawRED reads raw spans alone, with exact
+// percentiles.
 
 // redSource is a table RED statistics can be read from, with the
 // expressions that differ between raw spans and aggregate rows.
 type redSource struct {
-	table string
-	ts    string // the time column
-	root  string // predicate: the span has no parent
-	isErr string // predicate: the span has status error
+	red.Level        // the zero Level for raw spans
+	ts        string // the time column
+	root      string // predicate: the span has no parent
+	isErr     string // predicate: the span has status error
 }
 
-var (
-	srcSpans   = redSource{table: "spans", ts: "timestamp", root: "parent_span_id = ''", isErr: "status_code = 'error'"}
-	srcMinutes = redSource{table: "red_minutes", ts: "bucket", root: "root", isErr: "error"}
-	srcHours   = redSource{table: "red_hours", ts: "bucket", root: "root", isErr: "error"}
-)
+var srcSpans = redSource{Level: red.Level{Table: "spans"}, ts: "timestamp", root: "parent_span_id = ''", isErr: "status_code = 'error'"}
+
+func aggSource(l red.Level) redSource {
+	return redSource{Level: l, ts: "bucket", root: "root", isErr: "error"}
+}
 
 // candidates selects the spans that can be requests: server and consumer
 // spans and roots (red.Candidate).
@@ -45,36 +47,62 @@ type redSegment struct {
 	from, to time.Time
 }
 
-// redPlan splits [from, to) into the segments to read: raw spans before the
-// first and after the last whole minute, minute rows for the whole minutes,
-// and hour rows for the whole hours among them when hours is set. It
-// returns nil when the range holds no whole minute or s.rawRED is set: the
-// query then reads raw spans alone.
-func (s *Service) redPlan(from, to time.Time, hours bool) []redSegment {
-	if s.rawRED {
-		return nil
-	}
-	from, to = from.UTC(), to.UTC()
-	m1, m2 := ceilTime(from, time.Minute), to.Truncate(time.Minute)
-	if !m1.Before(m2) {
-		return nil
-	}
-	var segs []redSegment
-	add := func(src redSource, a, b time.Time) {
-		if a.Before(b) {
-			segs = append(segs, redSegment{src, a, b})
+// redLevels returns the levels a query may read, finest first, one per
+// width: those whose width divides step (any when step is 0), of the full
+// key unless serviceOnly, and the service-only one where both would do.
+func redLevels(step time.Duration, serviceOnly bool) []redSource {
+	byWidth := map[time.Duration]red.Level{}
+	for _, l := range red.Levels() {
+		if step%l.Width != 0 || l.ServiceOnly && !serviceOnly {
+			continue
+		}
+		if have, ok := byWidth[l.Width]; !ok || l.ServiceOnly && !have.ServiceOnly {
+			byWidth[l.Width] = l
 		}
 	}
-	add(srcSpans, from, m1)
-	h1, h2 := ceilTime(m1, time.Hour), m2.Truncate(time.Hour)
-	if hours && h1.Before(h2) {
-		add(srcMinutes, m1, h1)
-		add(srcHours, h1, h2)
-		add(srcMinutes, h2, m2)
-	} else {
-		add(srcMinutes, m1, m2)
+	var out []redSource
+	for _, w := range slices.Sorted(maps.Keys(byWidth)) {
+		out = append(out, aggSource(byWidth[w]))
 	}
-	add(srcSpans, m2, to)
+	return out
+}
+
+// redPlan splits [from, to) into the segments to read: the coarsest of
+// levels over the whole buckets it has in the range, the finer ones at the
+// edges, raw spans before the first and after the last whole minute. Each
+// level's width divides the next one's. It returns nil when the range holds
+// no whole bucket of the first level, or s.rawRED is set: the query then
+// reads raw spans alone.
+func (s *Service) redPlan(from, to time.Time, levels []redSource) []redSegment {
+	if s.rawRED || len(levels) == 0 {
+		return nil
+	}
+	segs := planLevels(from.UTC(), to.UTC(), srcSpans, levels)
+	if len(segs) == 1 && segs[0].src == srcSpans {
+		return nil
+	}
+	return segs
+}
+
+// planLevels reads [from, to) from the first of levels over its whole
+// buckets and from edge elsewhere.
+func planLevels(from, to time.Time, edge redSource, levels []redSource) []redSegment {
+	if len(levels) == 0 {
+		return []redSegment{{edge, from, to}}
+	}
+	l := levels[0]
+	a, b := ceilTime(from, l.Width), to.Truncate(l.Width)
+	if !a.Before(b) {
+		return []redSegment{{edge, from, to}}
+	}
+	var segs []redSegment
+	if from.Before(a) {
+		segs = append(segs, redSegment{edge, from, a})
+	}
+	segs = append(segs, planLevels(a, b, l, levels[1:])...)
+	if b.Before(to) {
+		segs = append(segs, redSegment{edge, b, to})
+	}
 	return segs
 }
 
@@ -96,9 +124,12 @@ type redSpec struct {
 	// candidates keeps only the request candidates.
 	candidates bool
 	// step is the width of the time buckets the groups tell apart, 0 for
-	// none. Aggregate rows serve steps of whole minutes; hour rows steps
-	// of whole hours.
+	// none: levels whose width divides it serve the query.
 	step time.Duration
+	// serviceOnly says the groups and the scope use no column but
+	// service_name, kind, root, error and deployment_environment, so the
+	// service-only levels serve the query.
+	serviceOnly bool
 }
 
 // redQuery is a RED query built from a redSpec. Its rows are the groups
@@ -116,10 +147,7 @@ var redPercentiles = [3]float64{0.5, 0.95, 0.99}
 // redQuery builds the query of spec. Callers append ORDER BY and LIMIT,
 // which may name g1, g2, ... and requests.
 func (s *Service) redQuery(spec redSpec) redQuery {
-	var plan []redSegment
-	if spec.step%time.Minute == 0 {
-		plan = s.redPlan(spec.scope.from, spec.scope.to, spec.step%time.Hour == 0)
-	}
+	plan := s.redPlan(spec.scope.from, spec.scope.to, redLevels(spec.step, spec.serviceOnly))
 	if plan == nil {
 		return s.redRawQuery(spec)
 	}
@@ -144,7 +172,7 @@ func (s *Service) redQuery(spec redSpec) redQuery {
 			parts = append(parts, "SELECT "+strings.Join(cols, ", ")+", "+s.dialect.DurationBucket("duration_ns")+
 				" AS hist_idx, 1 AS hist_cnt FROM spans WHERE "+where)
 		} else {
-			parts = append(parts, s.dialect.HistogramRows(strings.Join(cols, ", "), seg.src.table, where))
+			parts = append(parts, s.dialect.HistogramRows(strings.Join(cols, ", "), seg.src.Table, where))
 		}
 		args = append(args, wargs...)
 	}

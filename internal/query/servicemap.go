@@ -179,7 +179,7 @@ func (s *Service) serviceGraph(ctx context.Context, r TimeRange, env, service st
 	seconds := m.To.Sub(m.From).Seconds()
 
 	nodes := map[string]*MapNode{}
-	rq := s.redQuery(redSpec{scope: spanScope{from: m.From, to: m.To, env: env}, candidates: true, groups: func(redSource) []string {
+	rq := s.redQuery(redSpec{scope: spanScope{from: m.From, to: m.To, env: env}, candidates: true, serviceOnly: true, groups: func(redSource) []string {
 		return []string{"service_name", requestClass}
 	}})
 	err = s.scanRows(ctx, func(rows *sql.Rows) error {

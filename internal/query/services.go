@@ -78,7 +78,7 @@ func (s *Service) Services(ctx context.Context, r TimeRange) ([]ServiceSummary, 
 		p50, p95, p99 sql.NullFloat64
 	}
 	stats := map[string]map[int]classStats{}
-	rq := s.redQuery(redSpec{scope: spanScope{from: from, to: to}, groups: func(src redSource) []string {
+	rq := s.redQuery(redSpec{scope: spanScope{from: from, to: to}, serviceOnly: true, groups: func(src redSource) []string {
 		return []string{"service_name", fmt.Sprintf("CASE WHEN kind = 'server' THEN %d WHEN %s OR kind = 'consumer' THEN %d ELSE %d END",
 			classServer, src.root, classRootOrConsumer, classOther)}
 	}})

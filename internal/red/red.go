@@ -129,6 +129,48 @@ func KeyOf(sp *telemetry.Span) Key {
 	return k
 }
 
+// Level is a table of aggregates: the width of its time buckets and
+// whether its key keeps the operation and version or only the service.
+type Level struct {
+	Table string
+	Width time.Duration
+	// ServiceOnly rows leave Operation and Version empty: a service has a
+	// few rows per bucket instead of one per operation, which is what the
+	// service-wide queries of days need.
+	ServiceOnly bool
+}
+
+// Levels returns the tables of aggregates, the first being the one spans
+// are counted into and every other one its rollup. Widths divide a day, and
+// each divides the larger ones.
+func Levels() []Level {
+	return []Level{
+		{Table: "red_minutes", Width: time.Minute},
+		{Table: "red_hours", Width: time.Hour},
+		{Table: "red_service_5m", Width: 5 * time.Minute, ServiceOnly: true},
+		{Table: "red_service_hours", Width: time.Hour, ServiceOnly: true},
+	}
+}
+
+// Of returns the key that k counts under at level l.
+func (l Level) Of(k Key) Key {
+	if l.ServiceOnly {
+		k.Operation, k.Version = "", ""
+	}
+	return k
+}
+
+// Rollup sums rows of a finer level into l.
+func (l Level) Rollup(rows []Row) []Row {
+	a := NewAggregator(l.Width)
+	for i := range rows {
+		r := &rows[i]
+		us := r.Bucket.UnixMicro()
+		a.add(rowKey{floorDiv(us, a.width) * a.width, l.Of(r.Key)}, r.Count, r.SumNs, r.Hist)
+	}
+	return a.Rows()
+}
+
 // Bin is one non-empty histogram bucket.
 type Bin struct {
 	Index int16
@@ -171,12 +213,6 @@ func (a *Aggregator) Add(sp *telemetry.Span) {
 	r.Count++
 	r.SumNs = addSat(r.SumNs, int64(sp.Duration))
 	r.addBin(Bin{int16(Index(int64(sp.Duration))), 1})
-}
-
-// AddRow counts a row of any width that fits in one of a's buckets.
-func (a *Aggregator) AddRow(r *Row) {
-	us := r.Bucket.UnixMicro()
-	a.add(rowKey{floorDiv(us, a.width) * a.width, r.Key}, r.Count, r.SumNs, r.Hist)
 }
 
 func (a *Aggregator) add(k rowKey, n, sum int64, hist []Bin) {

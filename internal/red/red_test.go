@@ -152,7 +152,7 @@ func TestAggregator(t *testing.T) {
 		var got []row
 		rows = slices.Clone(rows)
 		slices.SortFunc(rows, func(x, y Row) int {
-			return cmp.Or(x.Bucket.Compare(y.Bucket), cmp.Compare(x.Operation, y.Operation), compareBool(x.Error, y.Error))
+			return cmp.Or(x.Bucket.Compare(y.Bucket), cmp.Compare(x.Operation, y.Operation), cmp.Compare(x.Kind, y.Kind), compareBool(x.Error, y.Error))
 		})
 		for _, r := range rows {
 			if r.Service != "a" || r.Environment != "prod" || r.Version != "1" {
@@ -169,16 +169,39 @@ func TestAggregator(t *testing.T) {
 	}
 	check("minute", minutes.Rows(), want)
 
-	hours := NewAggregator(time.Hour)
-	for _, r := range minutes.Rows() {
-		hours.AddRow(&r)
-	}
-	check("hour", hours.Rows(), []row{
+	check("hour", Level{Width: time.Hour}.Rollup(minutes.Rows()), []row{
 		{0, "", "client", false, false, 2, 2 * ms, []Bin{{int16(Index(ms)), 2}}},
 		{0, "GET /", "server", true, false, 3, 50 * ms, []Bin{{int16(Index(10 * ms)), 2}, {int16(Index(30 * ms)), 1}}},
 		{0, "GET /", "server", true, true, 1, 20 * ms, []Bin{{int16(Index(20 * ms)), 1}}},
 		{0, "tick", "internal", true, false, 1, -int64(time.Second), []Bin{{0, 1}}},
 	})
+	svc := Level{Width: 5 * time.Minute, ServiceOnly: true}.Rollup(minutes.Rows())
+	for i := range svc {
+		svc[i].Version = "1" // for check
+	}
+	check("service", svc, []row{
+		{0, "", "client", false, false, 2, 2 * ms, []Bin{{int16(Index(ms)), 2}}},
+		{0, "", "internal", true, false, 1, -int64(time.Second), []Bin{{0, 1}}},
+		{0, "", "server", true, false, 3, 50 * ms, []Bin{{int16(Index(10 * ms)), 2}, {int16(Index(30 * ms)), 1}}},
+		{0, "", "server", true, true, 1, 20 * ms, []Bin{{int16(Index(20 * ms)), 1}}},
+	})
+}
+
+func TestLevels(t *testing.T) {
+	ls := Levels()
+	if ls[0].Width != time.Minute || ls[0].ServiceOnly {
+		t.Errorf("first level %+v, want minutes of the full key", ls[0])
+	}
+	for _, a := range ls {
+		if (24*time.Hour)%a.Width != 0 {
+			t.Errorf("%s: width %s does not divide a day", a.Table, a.Width)
+		}
+		for _, b := range ls {
+			if a.Width < b.Width && b.Width%a.Width != 0 {
+				t.Errorf("%s: width %s does not divide %s's %s", a.Table, a.Width, b.Table, b.Width)
+			}
+		}
+	}
 }
 
 func TestAddSat(t *testing.T) {
@@ -237,12 +260,9 @@ func BenchmarkAggregator(b *testing.B) {
 		for i := range spans {
 			m.Add(&spans[i])
 		}
-		h := NewAggregator(time.Hour)
-		rows := m.Rows()
-		for i := range rows {
-			h.AddRow(&rows[i])
+		for _, l := range Levels()[1:] {
+			l.Rollup(m.Rows())
 		}
-		h.Rows()
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "spans/s")
 }

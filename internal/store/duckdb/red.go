@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,18 +17,11 @@ import (
 	"github.com/fibinc/telltale/internal/telemetry"
 )
 
-// RED aggregates: every span partition holds, beside its spans table, the
-// tables red_minutes and red_hours, rows of red.Row per minute and per hour,
-// written in the same transaction as the spans they count. The main
-// database has a view of each over all partitions, as for the signals. See
-// docs/design/storage.md, "RED aggregates".
-
-// redTables are the aggregate tables of a span partition and their bucket
-// widths.
-var redTables = []struct {
-	name  string
-	width time.Duration
-}{{"red_minutes", time.Minute}, {"red_hours", time.Hour}}
+// RED aggregates: every span partition holds, beside its spans table, a
+// table per red.Levels of rows of red.Row, written in the same transaction
+// as the spans they count. The main database has a view of each over all
+// partitions, as for the signals. See docs/design/storage.md, "RED
+// aggregates".
 
 // redDDL is the CREATE TABLE body of the aggregate tables, in the order
 // writeRED writes a row.
@@ -81,25 +75,25 @@ func writeRED(c mapping.Connection, catalog, table string, rows []red.Row) error
 	return w.Close()
 }
 
-// aggregateSpans returns the minute and hour rows of a partition's spans.
-func aggregateSpans(spans []telemetry.Span, idx []int) (minutes, hours []red.Row) {
-	m := red.NewAggregator(time.Minute)
+// aggregateSpans returns the rows of a partition's spans at every level.
+func aggregateSpans(levels []red.Level, spans []telemetry.Span, idx []int) [][]red.Row {
+	base := red.NewAggregator(levels[0].Width)
 	for _, i := range idx {
-		m.Add(&spans[i])
+		base.Add(&spans[i])
 	}
-	minutes = m.Rows()
-	h := red.NewAggregator(time.Hour)
-	for i := range minutes {
-		h.AddRow(&minutes[i])
+	rows := [][]red.Row{base.Rows()}
+	for _, l := range levels[1:] {
+		rows = append(rows, l.Rollup(rows[0]))
 	}
-	return minutes, h.Rows()
+	return rows
 }
 
 // writeSpans writes a partition's spans and their aggregates in one
 // transaction, so that the aggregates always count exactly the stored spans,
 // crash or not.
 func (s *Store) writeSpans(k partKey, b *telemetry.Batch, idx []int) error {
-	minutes, hours := aggregateSpans(b.Spans, idx)
+	levels := red.Levels()
+	rows := aggregateSpans(levels, b.Spans, idx)
 	c, err := s.raw.get()
 	if err != nil {
 		return err
@@ -109,11 +103,10 @@ func (s *Store) writeSpans(k partKey, b *telemetry.Batch, idx []int) error {
 		return err
 	}
 	err = writeChunkRows(c, k, b, idx)
-	if err == nil {
-		err = writeRED(c, k.catalog(), "red_minutes", minutes)
-	}
-	if err == nil {
-		err = writeRED(c, k.catalog(), "red_hours", hours)
+	for i, l := range levels {
+		if err == nil {
+			err = writeRED(c, k.catalog(), l.Table, rows[i])
+		}
 	}
 	if err == nil {
 		err = rawExec(c, "COMMIT")
@@ -126,7 +119,7 @@ func (s *Store) writeSpans(k partKey, b *telemetry.Batch, idx []int) error {
 		return err
 	}
 	s.raw.put(c, true)
-	s.compactor.dirty(k, minutes)
+	s.compactor.dirty(k, rows[0])
 	return nil
 }
 
@@ -144,10 +137,10 @@ func rawExec(c mapping.Connection, q string) error {
 // given span partitions.
 func redViews(parts []partKey) []string {
 	var qs []string
-	for _, t := range redTables {
-		q := fmt.Sprintf("CREATE OR REPLACE VIEW main.%s AS SELECT * FROM main.%s_empty", t.name, t.name)
+	for _, l := range red.Levels() {
+		q := fmt.Sprintf("CREATE OR REPLACE VIEW main.%s AS SELECT * FROM main.%s_empty", l.Table, l.Table)
 		for _, k := range parts {
-			q += fmt.Sprintf(" UNION ALL BY NAME SELECT * FROM %s.main.%s", k.catalog(), t.name)
+			q += fmt.Sprintf(" UNION ALL BY NAME SELECT * FROM %s.main.%s", k.catalog(), l.Table)
 		}
 		qs = append(qs, q)
 	}
@@ -157,27 +150,32 @@ func redViews(parts []partKey) []string {
 // initRED creates the empty tables that keep the aggregate views valid
 // without partitions.
 func (s *Store) initRED(ctx context.Context) error {
-	for _, t := range redTables {
-		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("CREATE TABLE IF NOT EXISTS main.%s_empty %s", t.name, redDDL)); err != nil {
-			return fmt.Errorf("cannot create table %s_empty: %w", t.name, err)
+	for _, l := range red.Levels() {
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("CREATE TABLE IF NOT EXISTS main.%s_empty %s", l.Table, redDDL)); err != nil {
+			return fmt.Errorf("cannot create table %s_empty: %w", l.Table, err)
 		}
 	}
 	return nil
 }
 
 // ensureRED creates the aggregate tables of a span partition if it lacks
-// them, and fills them from its spans: a partition written before the
-// aggregates existed gets them when first attached by a version that has
-// them. Creating and filling is one transaction, so a partition has either
-// complete aggregates or none.
+// any, and fills them from its spans: a partition written before the
+// aggregates existed (or before a level was added) gets them when first
+// attached by a version that has them. Creating and filling is one
+// transaction, so a partition has either complete aggregates or none.
 func (s *Store) ensureRED(ctx context.Context, k partKey) error {
+	levels := red.Levels()
+	var names []any
+	for _, l := range levels {
+		names = append(names, l.Table)
+	}
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name IN ('red_minutes', 'red_hours')`,
-		k.catalog()).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name IN (?`+
+		strings.Repeat(", ?", len(names)-1)+`)`, append([]any{k.catalog()}, names...)...).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("cannot look for aggregates in partition %s: %w", k.catalog(), err)
 	}
-	if n == len(redTables) {
+	if n == len(levels) {
 		return nil
 	}
 	start := time.Now()
@@ -186,21 +184,23 @@ func (s *Store) ensureRED(ctx context.Context, k partKey) error {
 		return fmt.Errorf("cannot backfill aggregates of partition %s: %w", k.catalog(), err)
 	}
 	defer tx.Rollback()
-	minutes, hours := k.catalog()+".main.red_minutes", k.catalog()+".main.red_hours"
-	var spans int64
-	for _, q := range []string{
-		"CREATE TABLE IF NOT EXISTS " + minutes + " " + redDDL,
-		"CREATE TABLE IF NOT EXISTS " + hours + " " + redDDL,
-		"DELETE FROM " + minutes, // one of the two was there: start over
-		"DELETE FROM " + hours,
-		"INSERT INTO " + minutes + " " + backfillSQL(k.catalog()+".main.spans"),
-		"INSERT INTO " + hours + " " + mergeSQL(minutes, "date_trunc('hour', bucket)", "true"),
-	} {
+	table := func(l red.Level) string { return k.catalog() + ".main." + l.Table }
+	var qs []string
+	for _, l := range levels {
+		// Some were there: start over.
+		qs = append(qs, "CREATE TABLE IF NOT EXISTS "+table(l)+" "+redDDL, "DELETE FROM "+table(l))
+	}
+	qs = append(qs, "INSERT INTO "+table(levels[0])+" "+backfillSQL(k.catalog()+".main.spans"))
+	for _, l := range levels[1:] {
+		qs = append(qs, "INSERT INTO "+table(l)+" "+mergeSQL(table(levels[0]), l, "true"))
+	}
+	for _, q := range qs {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("cannot backfill aggregates of partition %s: %w", k.catalog(), err)
 		}
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(sum(count), 0) FROM "+minutes).Scan(&spans); err != nil {
+	var spans int64
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(sum(count), 0) FROM "+table(levels[0])).Scan(&spans); err != nil {
 		return fmt.Errorf("cannot backfill aggregates of partition %s: %w", k.catalog(), err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -229,10 +229,14 @@ GROUP BY ` + redKeys
 }
 
 // mergeSQL returns a SELECT of the rows of table matching where, summed
-// into one row per key and bucket, the bucket being bucketExpr of the
-// rows' buckets.
-func mergeSQL(table, bucketExpr, where string) string {
-	keys := bucketExpr + ` AS bucket, service_name, name, kind, root, error, deployment_environment, service_version`
+// into one row per key and bucket of level l.
+func mergeSQL(table string, l red.Level, where string) string {
+	name, version := "name", "service_version"
+	if l.ServiceOnly {
+		name, version = "''", "''"
+	}
+	keys := dialect.DuckDB{}.TimeBucket("bucket", l.Width) + ` AS bucket, service_name, ` + name + ` AS name, kind, root, error,
+	deployment_environment, ` + version + ` AS service_version`
 	return `SELECT k.bucket, k.service_name, k.name, k.kind, k.root, k.error, k.deployment_environment, k.service_version,
 	k.count, k.sum_ns, h.hist_idx, h.hist_cnt
 FROM (SELECT ` + keys + `, CAST(sum(count) AS BIGINT) AS count, ` + redSumNs + ` AS sum_ns
@@ -354,31 +358,26 @@ func (s *Store) CompactRED(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Compaction merges a window of buckets per transaction, so that its
-// memory stays small however many buckets a pass finds written (a bulk load
-// writes days in seconds): the merged rows wait in a temporary table.
-const (
-	minuteWindow = 30 * 60 // seconds
-	hourWindow   = 3 * 3600
-)
+// compactWindow is the number of buckets compaction merges per
+// transaction, so that its memory stays small however many buckets a pass
+// finds written (a bulk load writes days in seconds): the merged rows wait
+// in a temporary table.
+const compactWindow = 30
 
-// compactPartition rewrites the rows of the given minutes, and of their
-// hours, as one row per key and bucket. Under snapshot isolation a
-// transaction neither sees nor deletes rows that writers commit meanwhile;
-// those stay for the next pass.
+// compactPartition rewrites the rows of every level in the buckets holding
+// the given minutes as one row per key and bucket. Under snapshot
+// isolation a transaction neither sees nor deletes rows that writers commit
+// meanwhile; those stay for the next pass.
 func (s *Store) compactPartition(ctx context.Context, k partKey, minutes map[int64]bool) error {
-	hours := map[int64]bool{}
-	for m := range minutes {
-		hours[m-m%3600] = true
-	}
-	for _, t := range []struct {
-		table   string
-		buckets map[int64]bool
-		window  int64
-	}{{"red_minutes", minutes, minuteWindow}, {"red_hours", hours, hourWindow}} {
-		for _, w := range windows(t.buckets, t.window) {
-			if err := s.compactWindow(ctx, k, t.table, w[0], w[1]); err != nil {
-				return fmt.Errorf("cannot compact %s of partition %s: %w", t.table, k.catalog(), err)
+	for _, l := range red.Levels() {
+		w := int64(l.Width / time.Second)
+		buckets := map[int64]bool{}
+		for m := range minutes {
+			buckets[m-m%w] = true
+		}
+		for _, win := range windows(buckets, w*compactWindow) {
+			if err := s.compactWindow(ctx, k, l, win[0], win[1]); err != nil {
+				return fmt.Errorf("cannot compact %s of partition %s: %w", l.Table, k.catalog(), err)
 			}
 		}
 	}
@@ -400,9 +399,9 @@ func windows(buckets map[int64]bool, width int64) [][2]time.Time {
 	return out
 }
 
-// compactWindow merges the rows of a partition's table with buckets in
+// compactWindow merges the rows of a partition's level with buckets in
 // [first, last], in one transaction.
-func (s *Store) compactWindow(ctx context.Context, k partKey, table string, first, last time.Time) error {
+func (s *Store) compactWindow(ctx context.Context, k partKey, l red.Level, first, last time.Time) error {
 	s.mu.RLock() // keeps the partition attached
 	defer s.mu.RUnlock()
 	if _, ok := s.parts[k]; !ok || s.closed {
@@ -413,13 +412,13 @@ func (s *Store) compactWindow(ctx context.Context, k partKey, table string, firs
 		return err
 	}
 	defer tx.Rollback()
-	name := k.catalog() + ".main." + table
+	name := k.catalog() + ".main." + l.Table
 	const where = "bucket >= ? AND bucket <= ?"
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
-		{"CREATE TEMP TABLE red_merge AS " + mergeSQL(name, "bucket", where), []any{first, last, first, last}},
+		{"CREATE TEMP TABLE red_merge AS " + mergeSQL(name, l, where), []any{first, last, first, last}},
 		{"DELETE FROM " + name + " WHERE " + where, []any{first, last}},
 		{"INSERT INTO " + name + " SELECT * FROM red_merge", nil},
 		{"DROP TABLE red_merge", nil},
