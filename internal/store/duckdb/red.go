@@ -190,9 +190,17 @@ func (s *Store) ensureRED(ctx context.Context, k partKey) error {
 		// Some were there: start over.
 		qs = append(qs, "CREATE TABLE IF NOT EXISTS "+table(l)+" "+redDDL, "DELETE FROM "+table(l))
 	}
-	qs = append(qs, "INSERT INTO "+table(levels[0])+" "+backfillSQL(k.catalog()+".main.spans"))
-	for _, l := range levels[1:] {
-		qs = append(qs, "INSERT INTO "+table(l)+" "+mergeSQL(table(levels[0]), l, "true"))
+	// A few hours at a time, so that the groups of one statement fit in
+	// memory however many spans the day holds.
+	for h := 0; h < 24; h += backfillHours {
+		from, to := k.day.Add(time.Duration(h)*time.Hour), k.day.Add(time.Duration(h+backfillHours)*time.Hour)
+		spans := fmt.Sprintf("(SELECT * FROM %s.main.spans WHERE timestamp >= '%s' AND timestamp < '%s')",
+			k.catalog(), from.Format(time.DateTime), to.Format(time.DateTime))
+		qs = append(qs, "INSERT INTO "+table(levels[0])+" "+backfillSQL(spans))
+		for _, l := range levels[1:] {
+			qs = append(qs, "INSERT INTO "+table(l)+" "+mergeSQL(table(levels[0]), l,
+				fmt.Sprintf("bucket >= '%s' AND bucket < '%s'", from.Format(time.DateTime), to.Format(time.DateTime))))
+		}
 	}
 	for _, q := range qs {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -212,21 +220,35 @@ func (s *Store) ensureRED(ctx context.Context, k partKey) error {
 	return nil
 }
 
+// backfillHours is the hours of spans one backfill statement reads; it
+// divides every level's width and a day.
+const backfillHours = 3
+
 // backfillSQL returns a SELECT of the minute rows of the spans in table,
 // as red.Aggregator makes them.
 func backfillSQL(table string) string {
-	return `SELECT ` + redKeys + `, CAST(sum(c) AS BIGINT) AS count,
-	CAST(least(greatest(sum(s), -9223372036854775808), 9223372036854775807) AS BIGINT) AS sum_ns,
-	list(idx ORDER BY idx) AS hist_idx, list(c ORDER BY idx) AS hist_cnt
-FROM (SELECT date_trunc('minute', timestamp) AS bucket, service_name,
-		CASE WHEN kind = 'server' OR kind = 'consumer' OR parent_span_id = '' THEN name ELSE '' END AS name,
-		kind, parent_span_id = '' AS root, status_code = 'error' AS error, deployment_environment, service_version,
-		CAST(` + dialect.DuckDB{}.DurationBucket("duration_ns") + ` AS SMALLINT) AS idx,
-		count(*) AS c, sum(duration_ns) AS s
-	FROM ` + table + `
-	GROUP BY ALL)
-GROUP BY ` + redKeys
+	return `SELECT ` + redKeys + `, count, sum_ns, ` + histLists + `
+FROM (SELECT ` + redKeys + `, CAST(sum(c) AS BIGINT) AS count,
+		CAST(least(greatest(sum(s), -9223372036854775808), 9223372036854775807) AS BIGINT) AS sum_ns,
+		list_sort(list((CAST(idx AS BIGINT) << 47) | c)) AS h
+	FROM (SELECT date_trunc('minute', timestamp) AS bucket, service_name,
+			CASE WHEN kind = 'server' OR kind = 'consumer' OR parent_span_id = '' THEN name ELSE '' END AS name,
+			kind, parent_span_id = '' AS root, status_code = 'error' AS error, deployment_environment, service_version,
+			CAST(` + dialect.DuckDB{}.DurationBucket("duration_ns") + ` AS SMALLINT) AS idx,
+			count(*) AS c, sum(duration_ns) AS s
+		FROM ` + table + `
+		GROUP BY ALL)
+	GROUP BY ` + redKeys + `)`
 }
+
+// histLists splits h, a sorted list of bucket<<47 | count, into the
+// histogram columns. One list of packed pairs keeps the pairs together and
+// costs the least memory of the ways tried: two lists, a list of structs,
+// and list(... ORDER BY ...), which holds every group's input until the end,
+// ran out of the default 256MB over a day of 700,000 spans. A count per
+// bucket, key and hour stays far below 2^47.
+const histLists = `list_transform(h, lambda x: CAST(x >> 47 AS SMALLINT)) AS hist_idx,
+	list_transform(h, lambda x: x & 140737488355327) AS hist_cnt`
 
 // mergeSQL returns a SELECT of the rows of table matching where, summed
 // into one row per key and bucket of level l.
@@ -238,10 +260,10 @@ func mergeSQL(table string, l red.Level, where string) string {
 	keys := dialect.DuckDB{}.TimeBucket("bucket", l.Width) + ` AS bucket, service_name, ` + name + ` AS name, kind, root, error,
 	deployment_environment, ` + version + ` AS service_version`
 	return `SELECT k.bucket, k.service_name, k.name, k.kind, k.root, k.error, k.deployment_environment, k.service_version,
-	k.count, k.sum_ns, h.hist_idx, h.hist_cnt
+	k.count, k.sum_ns, ` + histLists + `
 FROM (SELECT ` + keys + `, CAST(sum(count) AS BIGINT) AS count, ` + redSumNs + ` AS sum_ns
 	FROM ` + table + ` WHERE ` + where + ` GROUP BY ALL) k
-JOIN (SELECT ` + redKeys + `, list(i ORDER BY i) AS hist_idx, list(c ORDER BY i) AS hist_cnt
+JOIN (SELECT ` + redKeys + `, list_sort(list((CAST(i AS BIGINT) << 47) | c)) AS h
 	FROM (SELECT ` + redKeys + `, i, CAST(sum(c) AS BIGINT) AS c
 		FROM (SELECT ` + keys + `, unnest(hist_idx) AS i, unnest(hist_cnt) AS c FROM ` + table + ` WHERE ` + where + `)
 		GROUP BY ALL)
