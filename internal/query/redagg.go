@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fibinc/telltale/internal/query/dialect"
 	"github.com/fibinc/telltale/internal/red"
 )
 
@@ -176,24 +177,14 @@ func (s *Service) redQuery(spec redSpec) redQuery {
 		}
 		args = append(args, wargs...)
 	}
-	// Per group, the merged histogram (one row per bucket), its running
-	// count and its total; the buckets of the values of rank k and k+1 are
-	// the first whose running count passes k and k+1, k = floor((n-1)p) as
-	// in red.Rank.
-	var picks []string
-	for _, p := range redPercentiles {
-		k := fmt.Sprintf("floor(CAST(tot - 1 AS DOUBLE) * CAST(%g AS DOUBLE))", p)
-		picks = append(picks,
-			"min(CASE WHEN cum > "+k+" THEN hist_idx END)",
-			"min(CASE WHEN cum > "+k+" + 1 THEN hist_idx END)")
-	}
-	q := `SELECT ` + gs + `, CAST(max(tot) AS BIGINT) AS requests, CAST(sum(e) AS BIGINT) AS errors, ` + strings.Join(picks, ", ") + `
-FROM (SELECT ` + gs + `, hist_idx, e,
-		sum(c) OVER (PARTITION BY ` + gs + ` ORDER BY hist_idx ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum,
-		sum(c) OVER (PARTITION BY ` + gs + `) AS tot
-	FROM (SELECT ` + gs + `, hist_idx, sum(hist_cnt) AS c, sum(CASE WHEN is_err THEN hist_cnt ELSE 0 END) AS e
-		FROM (` + strings.Join(parts, "\n\t\tUNION ALL ") + `)
-		GROUP BY ` + gs + `, hist_idx))
+	// Per group and bucket the counts, then per group the histogram, whose
+	// percentiles redStats.finish computes: in SQL, the walk over running
+	// counts took window functions that cost more than all else.
+	q := `SELECT ` + gs + `, CAST(sum(c) AS BIGINT) AS requests, CAST(sum(e) AS BIGINT) AS errors, ` +
+		s.dialect.HistogramAgg("hist_idx", "c") + ` AS hist
+FROM (SELECT ` + gs + `, hist_idx, CAST(sum(hist_cnt) AS BIGINT) AS c, sum(CASE WHEN is_err THEN hist_cnt ELSE 0 END) AS e
+	FROM (` + strings.Join(parts, "\n\tUNION ALL ") + `)
+	GROUP BY ` + gs + `, hist_idx)
 GROUP BY ` + gs
 	return redQuery{sql: q, args: args, hist: true}
 }
@@ -226,7 +217,7 @@ GROUP BY ` + strings.Join(names, ", "),
 type redStats struct {
 	n, errors     int64
 	p50, p95, p99 sql.NullFloat64
-	buckets       [2 * len(redPercentiles)]sql.NullInt64
+	hist          histList
 }
 
 // dest returns the scan destinations of the statistics of q's rows; call
@@ -235,27 +226,38 @@ func (r *redStats) dest(q redQuery) []any {
 	if !q.hist {
 		return []any{&r.n, &r.errors, &r.p50, &r.p95, &r.p99}
 	}
-	d := []any{&r.n, &r.errors}
-	for i := range r.buckets {
-		d = append(d, &r.buckets[i])
-	}
-	return d
+	return []any{&r.n, &r.errors, &r.hist}
 }
 
-// finish estimates the percentiles from the histogram buckets scanned.
+// finish estimates the percentiles from the histogram scanned.
 func (r *redStats) finish(q redQuery) {
-	if !q.hist || r.n == 0 {
+	if !q.hist {
 		return
 	}
-	ps := [...]*sql.NullFloat64{&r.p50, &r.p95, &r.p99}
-	for i, p := range redPercentiles {
-		lo, hi := r.buckets[2*i], r.buckets[2*i+1]
-		if !lo.Valid {
-			continue
-		}
-		if !hi.Valid { // k+1 is past the end: the quantile is the last value
-			hi = lo
-		}
-		*ps[i] = sql.NullFloat64{Float64: red.Quantile(r.n, p, int(lo.Int64), int(hi.Int64)), Valid: true}
+	n, qs := red.Quantiles(r.hist, redPercentiles[:])
+	if n == 0 {
+		return
 	}
+	for i, p := range [...]*sql.NullFloat64{&r.p50, &r.p95, &r.p99} {
+		*p = sql.NullFloat64{Float64: qs[i], Valid: true}
+	}
+}
+
+// histList scans the list of dialect.HistogramAgg.
+type histList []red.Bin
+
+func (h *histList) Scan(src any) error {
+	vs, ok := src.([]any)
+	if !ok && src != nil {
+		return fmt.Errorf("cannot scan %T into a histogram", src)
+	}
+	*h = (*h)[:0]
+	for _, v := range vs {
+		x, ok := v.(int64)
+		if !ok {
+			return fmt.Errorf("cannot scan %T into a histogram bucket", v)
+		}
+		*h = append(*h, red.Bin{Index: int16(x >> dialect.HistogramShift), Count: x & (1<<dialect.HistogramShift - 1)})
+	}
+	return nil
 }

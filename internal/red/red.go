@@ -78,23 +78,51 @@ func Value(i int) float64 {
 
 // Rank returns the 0-based ranks whose values quantile_cont interpolates
 // between for the p-quantile of n values, k and k+1, and the weight of the
-// second: the p-quantile is x[k] + frac*(x[k+1]-x[k]). Queries compute k
-// as floor((n-1)*p) in SQL; this is the same arithmetic.
+// second: the p-quantile is x[k] + frac*(x[k+1]-x[k]).
 func Rank(n int64, p float64) (k int64, frac float64) {
 	h := float64(n-1) * p
 	k = int64(math.Floor(h))
 	return k, h - float64(k)
 }
 
-// Quantile estimates the p-quantile of n durations as quantile_cont
-// computes it, from the buckets holding the values of rank k and k+1 (see
-// Rank; hi is lo when k+1 is past the end). Each value is replaced by the
-// Value of its bucket, so the result is within MaxRelativeError of the
-// exact one.
-func Quantile(n int64, p float64, lo, hi int) float64 {
-	_, frac := Rank(n, p)
-	a, b := Value(lo), Value(hi)
-	return a + frac*(b-a)
+// Quantiles estimates the p-quantiles (0..1) of the durations of a
+// histogram as DuckDB's quantile_cont computes them from the durations, with
+// each duration replaced by the Value of its bucket: within
+// MaxRelativeError of the exact ones. It sorts hist, whose bins have
+// distinct indexes and positive counts, and returns the number of
+// durations; the quantiles are 0 when there are none.
+func Quantiles(hist []Bin, ps []float64) (n int64, qs []float64) {
+	slices.SortFunc(hist, func(a, b Bin) int { return int(a.Index) - int(b.Index) })
+	for _, b := range hist {
+		n += b.Count
+	}
+	qs = make([]float64, len(ps))
+	if n == 0 {
+		return 0, qs
+	}
+	for i, p := range ps {
+		k, frac := Rank(n, p)
+		// The values of rank k and k+1 lie in the first buckets whose
+		// running count passes k and k+1.
+		var cum int64
+		lo, hi := -1, -1
+		for _, b := range hist {
+			cum += b.Count
+			if lo < 0 && cum > k {
+				lo = int(b.Index)
+			}
+			if cum > k+1 {
+				hi = int(b.Index)
+				break
+			}
+		}
+		if hi < 0 { // k+1 is past the end, and frac 0
+			hi = lo
+		}
+		a, b := Value(lo), Value(hi)
+		qs[i] = a + frac*(b-a)
+	}
+	return n, qs
 }
 
 // Key is what a row of aggregates counts spans by, besides time.

@@ -60,30 +60,21 @@ func exactQuantile(sorted []int64, p float64) float64 {
 	return a + frac*(float64(sorted[k+1])-a)
 }
 
-// estimate does what the queries do: it finds the buckets of ranks k and
-// k+1 by cumulative counts.
+// estimate does what the queries do: histogram, then Quantiles.
 func estimate(sorted []int64, p float64) float64 {
 	hist := map[int]int64{}
 	for _, d := range sorted {
 		hist[Index(d)]++
 	}
-	n := int64(len(sorted))
-	k, _ := Rank(n, p)
-	lo, hi := -1, -1
-	var cum int64
-	for i := range Buckets {
-		cum += hist[i]
-		if lo < 0 && cum > k {
-			lo = i
-		}
-		if hi < 0 && cum > k+1 {
-			hi = i
-		}
+	var bins []Bin
+	for i, c := range hist {
+		bins = append(bins, Bin{int16(i), c})
 	}
-	if hi < 0 {
-		hi = lo
+	n, qs := Quantiles(bins, []float64{p})
+	if n != int64(len(sorted)) {
+		panic("count lost")
 	}
-	return Quantile(n, p, lo, hi)
+	return qs[0]
 }
 
 func TestQuantile(t *testing.T) {
@@ -110,6 +101,12 @@ func TestQuantile(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestQuantilesEmpty(t *testing.T) {
+	if n, qs := Quantiles(nil, []float64{0.5, 0.99}); n != 0 || len(qs) != 2 || qs[0] != 0 || qs[1] != 0 {
+		t.Errorf("Quantiles of nothing = %d, %v", n, qs)
 	}
 }
 

@@ -37,7 +37,16 @@ type Dialect interface {
 	// is the parallel lists hist_idx and hist_cnt of the RED aggregate
 	// tables.
 	HistogramRows(cols, table, where string) string
+	// HistogramAgg returns an aggregate expression collecting the pairs of
+	// a RED histogram bucket idx and its count cnt, both integer columns,
+	// into a list of idx<<HistogramShift | cnt, in any order.
+	HistogramAgg(idx, cnt string) string
 }
+
+// HistogramShift packs a histogram bucket and its count into one integer
+// (HistogramAgg): a count of one bucket of one query's group stays below
+// 2^47.
+const HistogramShift = 47
 
 // For returns the dialect of a store, by the name its Dialect method returns.
 func For(name string) (Dialect, error) {
@@ -96,4 +105,10 @@ func (DuckDB) DurationBucket(col string) string {
 // parallel lists side by side.
 func (DuckDB) HistogramRows(cols, table, where string) string {
 	return "SELECT " + cols + ", unnest(hist_idx) AS hist_idx, unnest(hist_cnt) AS hist_cnt FROM " + table + " WHERE " + where
+}
+
+// HistogramAgg implements Dialect. One list of packed pairs rather than two
+// lists: two list aggregates are not known to keep their elements in step.
+func (DuckDB) HistogramAgg(idx, cnt string) string {
+	return fmt.Sprintf("list((CAST(%s AS BIGINT) << %d) | %s)", idx, HistogramShift, cnt)
 }

@@ -2,6 +2,7 @@ package dialect_test
 
 import (
 	"database/sql"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -93,5 +94,22 @@ func TestDuckDBHistogramRows(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "a12 a53 b71" {
 		t.Errorf("rows %v, want a12 a53 b71", got)
+	}
+}
+
+func TestDuckDBHistogramAgg(t *testing.T) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var got []any
+	q := "SELECT list_sort(" + dialect.DuckDB{}.HistogramAgg("i", "c") + ") FROM (VALUES (3, 5), (1, 140737488355327)) t(i, c)"
+	if err := db.QueryRow(q).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := []any{int64(1)<<dialect.HistogramShift | 140737488355327, int64(3)<<dialect.HistogramShift | 5}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%v, want %v", got, want)
 	}
 }
