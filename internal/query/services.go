@@ -73,11 +73,7 @@ func (s *Service) Services(ctx context.Context, r TimeRange) ([]ServiceSummary, 
 
 	// One row per service and class of span; the service's request class is
 	// chosen afterwards, once it is known whether it has server spans.
-	type classStats struct {
-		n, errors     int64
-		p50, p95, p99 sql.NullFloat64
-	}
-	stats := map[string]map[int]classStats{}
+	stats := map[string]map[int]redStats{}
 	rq := s.redQuery(redSpec{scope: spanScope{from: from, to: to}, serviceOnly: true, groups: func(src redSource) []string {
 		return []string{"service_name", fmt.Sprintf("CASE WHEN kind = 'server' THEN %d WHEN %s OR kind = 'consumer' THEN %d ELSE %d END",
 			classServer, src.root, classRootOrConsumer, classOther)}
@@ -91,9 +87,9 @@ func (s *Service) Services(ctx context.Context, r TimeRange) ([]ServiceSummary, 
 		}
 		x.finish(rq)
 		if stats[name] == nil {
-			stats[name] = map[int]classStats{}
+			stats[name] = map[int]redStats{}
 		}
-		stats[name][class] = classStats{x.n, x.errors, x.p50, x.p95, x.p99}
+		stats[name][class] = x
 		return nil
 	}, rq.sql, rq.args...)
 	if err != nil {
@@ -115,8 +111,8 @@ func (s *Service) Services(ctx context.Context, r TimeRange) ([]ServiceSummary, 
 		}
 		sum.RequestSpans, sum.Requests, sum.RequestErrors = kind, req.n, req.errors
 		sum.RequestRate = float64(req.n) / seconds
-		sum.ErrorRate = float64(req.errors) / float64(req.n)
-		sum.Latency = &Latency{P50: req.p50.Float64 / 1e6, P95: req.p95.Float64 / 1e6, P99: req.p99.Float64 / 1e6}
+		sum.ErrorRate = req.errorRate()
+		sum.Latency = req.latency()
 	}
 
 	err = s.scanRows(ctx, func(rows *sql.Rows) error {
