@@ -40,6 +40,10 @@ type Options struct {
 	MaxRows int
 	// DefaultRows is the row limit when the caller gives none. Default 100.
 	DefaultRows int
+	// RawRED computes request statistics from raw spans alone, as before
+	// the store kept RED aggregates: exact percentiles, but a scan of every
+	// span in the range. Tests compare the two.
+	RawRED bool
 }
 
 // Service answers queries over the stored telemetry.
@@ -51,6 +55,7 @@ type Service struct {
 	timeout time.Duration
 	maxRows int
 	defRows int
+	rawRED  bool
 }
 
 // New returns a query service.
@@ -71,7 +76,7 @@ func New(opt Options) (*Service, error) {
 	if opt.DefaultRows <= 0 {
 		opt.DefaultRows = 100
 	}
-	return &Service{store: opt.Store, state: opt.State, grouper: grouping.New(opt.Grouping), dialect: d, timeout: opt.Timeout, maxRows: opt.MaxRows, defRows: opt.DefaultRows}, nil
+	return &Service{store: opt.Store, state: opt.State, grouper: grouping.New(opt.Grouping), dialect: d, timeout: opt.Timeout, maxRows: opt.MaxRows, defRows: opt.DefaultRows, rawRED: opt.RawRED}, nil
 }
 
 // TimeRange is a half-open interval [From, To).

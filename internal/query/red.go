@@ -59,8 +59,11 @@ type spanScope struct {
 }
 
 // where returns the condition selecting the scope's spans, unqualified.
-func (sc spanScope) where() (string, []any) {
-	w, args := "timestamp >= ? AND timestamp < ?", []any{sc.from.UTC(), sc.to.UTC()}
+func (sc spanScope) where() (string, []any) { return sc.whereOn("timestamp") }
+
+// whereOn is where with ts the time column.
+func (sc spanScope) whereOn(ts string) (string, []any) {
+	w, args := ts+" >= ? AND "+ts+" < ?", []any{sc.from.UTC(), sc.to.UTC()}
 	if sc.service != "" {
 		w += " AND service_name = ?"
 		args = append(args, sc.service)
@@ -92,22 +95,6 @@ func requestKind(class int) string {
 	}
 	return "root_or_consumer"
 }
-
-// redAggregates are the columns of request statistics over req rows:
-// count, errors, p50, p95, p99 of duration_ns.
-func (s *Service) redAggregates() string {
-	return `count(*), count(CASE WHEN status_code = 'error' THEN 1 END), ` +
-		s.dialect.Quantile("duration_ns", 0.5) + `, ` + s.dialect.Quantile("duration_ns", 0.95) + `, ` +
-		s.dialect.Quantile("duration_ns", 0.99)
-}
-
-// redStats is a row of redAggregates.
-type redStats struct {
-	n, errors     int64
-	p50, p95, p99 sql.NullFloat64
-}
-
-func (r *redStats) dest() []any { return []any{&r.n, &r.errors, &r.p50, &r.p95, &r.p99} }
 
 // latency returns the percentiles in milliseconds, nil without requests.
 func (r *redStats) latency() *Latency {
@@ -231,22 +218,23 @@ func (s *Service) ServiceSeries(ctx context.Context, q ServiceSeriesQuery) (*Ser
 	classes := map[string]int{} // the highest class of each service
 	rows := map[string][]row{}
 	read := 0
-	where, args := sc.where()
+	rq := s.redQuery(redSpec{scope: sc, candidates: true, step: step, serviceOnly: true, groups: func(src redSource) []string {
+		return []string{"service_name", requestClass, s.dialect.TimeBucket(src.ts, step)}
+	}})
 	err = s.scanRows(ctx, func(r *sql.Rows) error {
 		if read++; read > seriesMaxPoints {
 			return invalidf("more than %d points; narrow the range, use a larger step or ask for one service", seriesMaxPoints)
 		}
 		var name string
 		var x row
-		if err := r.Scan(append([]any{&name, &x.class, &x.bucket}, x.dest()...)...); err != nil {
+		if err := r.Scan(append([]any{&name, &x.class, &x.bucket}, x.dest(rq)...)...); err != nil {
 			return fmt.Errorf("cannot read service step: %w", err)
 		}
+		x.finish(rq)
 		classes[name] = max(classes[name], x.class)
 		rows[name] = append(rows[name], x)
 		return nil
-	}, `SELECT service_name, `+requestClass+` AS class, `+s.dialect.TimeBucket("timestamp", step)+` AS bucket, `+s.redAggregates()+`
-FROM spans WHERE `+where+` AND `+requestCandidates+`
-GROUP BY service_name, class, bucket LIMIT ?`, append(args, seriesMaxPoints+1)...)
+	}, rq.sql+` LIMIT ?`, append(rq.args, seriesMaxPoints+1)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot compute service series: %w", err)
 	}
@@ -319,16 +307,19 @@ func (s *Service) Operations(ctx context.Context, service string, r TimeRange) (
 		return nil, err
 	}
 	seconds := r.To.Sub(r.From).Seconds()
-	where, args := spanScope{from: r.From, to: r.To, service: service}.where()
+	rq := s.redQuery(redSpec{scope: spanScope{from: r.From, to: r.To, service: service}, candidates: true, groups: func(redSource) []string {
+		return []string{"name", requestClass}
+	}})
 	out := []OperationSummary{}
 	top := -1 // the class of the first row: rows come highest class first
 	err := s.scanRows(ctx, func(rows *sql.Rows) error {
 		var op OperationSummary
 		var class int
 		var x redStats
-		if err := rows.Scan(append([]any{&op.Name, &class}, x.dest()...)...); err != nil {
+		if err := rows.Scan(append([]any{&op.Name, &class}, x.dest(rq)...)...); err != nil {
 			return fmt.Errorf("cannot read operation: %w", err)
 		}
+		x.finish(rq)
 		if top == -1 {
 			top = class
 		}
@@ -339,9 +330,8 @@ func (s *Service) Operations(ctx context.Context, service string, r TimeRange) (
 		op.Rate = float64(x.n) / seconds
 		out = append(out, op)
 		return nil
-	}, `SELECT name, `+requestClass+` AS class, `+s.redAggregates()+`
-FROM spans WHERE `+where+` AND `+requestCandidates+`
-GROUP BY name, class ORDER BY class DESC, count(*) DESC, name LIMIT ?`, append(args, min(maxOperations, s.maxRows))...)
+	}, rq.sql+`
+ORDER BY g2 DESC, requests DESC, g1 LIMIT ?`, append(rq.args, min(maxOperations, s.maxRows))...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list operations of %s: %w", service, err)
 	}

@@ -181,7 +181,7 @@ func TestServiceSeries(t *testing.T) {
 				}
 				if want, ok := tt.want.points[s.Service]; ok {
 					if got := pointsOf(s.Points); !slices.EqualFunc(got, want, func(a, b redPoint) bool {
-						return a.requests == b.requests && a.errors == b.errors && near(a.rate, b.rate) && near(a.p50, b.p50)
+						return a.requests == b.requests && a.errors == b.errors && near(a.rate, b.rate) && nearLatency(a.p50, b.p50)
 					}) {
 						t.Errorf("%s points =\n%v\nwant\n%v", s.Service, got, want)
 					}
@@ -203,7 +203,7 @@ func TestServiceSeriesLatencyAndJSON(t *testing.T) {
 	}
 	// The four requests of 10, 20, 30 and 40 ms.
 	p := res.Series[0].Points[0]
-	if p.Latency == nil || !near(p.Latency.P50, 25) || !near(p.Latency.P95, 38.5) || !near(p.Latency.P99, 39.7) || p.ErrorRate != 0 {
+	if p.Latency == nil || !nearLatency(p.Latency.P50, 25) || !nearLatency(p.Latency.P95, 38.5) || !nearLatency(p.Latency.P99, 39.7) || p.ErrorRate != 0 {
 		t.Errorf("point = %+v %+v, want p50 25, p95 38.5, p99 39.7", p, p.Latency)
 	}
 	data, err := json.Marshal(res)
@@ -266,7 +266,7 @@ func TestOperations(t *testing.T) {
 	// Client and internal spans are not operations.
 	want := []op{{"GET /a", 5, 0, 5.0 / 600, 0, 30}, {"GET /b", 2, 1, 2.0 / 600, 0.5, 200}}
 	if !slices.EqualFunc(got, want, func(a, b op) bool {
-		return a.name == b.name && a.requests == b.requests && a.errors == b.errors && near(a.rate, b.rate) && near(a.errRate, b.errRate) && near(a.p50, b.p50)
+		return a.name == b.name && a.requests == b.requests && a.errors == b.errors && near(a.rate, b.rate) && near(a.errRate, b.errRate) && nearLatency(a.p50, b.p50)
 	}) {
 		t.Errorf("operations = %+v, want %+v", got, want)
 	}

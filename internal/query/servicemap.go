@@ -179,14 +179,17 @@ func (s *Service) serviceGraph(ctx context.Context, r TimeRange, env, service st
 	seconds := m.To.Sub(m.From).Seconds()
 
 	nodes := map[string]*MapNode{}
-	where, args := spanScope{from: m.From, to: m.To, env: env}.where()
+	rq := s.redQuery(redSpec{scope: spanScope{from: m.From, to: m.To, env: env}, candidates: true, serviceOnly: true, groups: func(redSource) []string {
+		return []string{"service_name", requestClass}
+	}})
 	err = s.scanRows(ctx, func(rows *sql.Rows) error {
 		var name string
 		var class int
 		var x redStats
-		if err := rows.Scan(append([]any{&name, &class}, x.dest()...)...); err != nil {
+		if err := rows.Scan(append([]any{&name, &class}, x.dest(rq)...)...); err != nil {
 			return fmt.Errorf("cannot read service statistics: %w", err)
 		}
+		x.finish(rq)
 		// Rows come highest class first: keep a service's first.
 		if nodes[name] != nil {
 			return nil
@@ -194,9 +197,8 @@ func (s *Service) serviceGraph(ctx context.Context, r TimeRange, env, service st
 		nodes[name] = &MapNode{Name: name, RequestSpans: requestKind(class), Requests: x.n, Errors: x.errors,
 			Rate: float64(x.n) / seconds, ErrorRate: x.errorRate(), Latency: x.latency()}
 		return nil
-	}, `SELECT service_name, `+requestClass+` AS class, `+s.redAggregates()+`
-FROM spans WHERE `+where+` AND `+requestCandidates+`
-GROUP BY service_name, class ORDER BY service_name, class DESC LIMIT ?`, append(args, 2*s.maxRows)...)
+	}, rq.sql+`
+ORDER BY g1, g2 DESC LIMIT ?`, append(rq.args, 2*s.maxRows)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot compute service statistics: %w", err)
 	}

@@ -157,7 +157,7 @@ func TestServiceMap(t *testing.T) {
 		t.Errorf("two days: capped %t, %s..%s, %d edges; want the last day", m.Capped, m.From, m.To, len(m.Edges))
 	}
 	// The day holds the 5-minute request of trace D too.
-	if a := m.Nodes[0]; a.Name != "A" || a.Requests != 5 || !near(a.Rate, 5.0/86400) || a.Latency == nil || !near(a.Latency.P50, 300) {
+	if a := m.Nodes[0]; a.Name != "A" || a.Requests != 5 || !near(a.Rate, 5.0/86400) || a.Latency == nil || !nearLatency(a.Latency.P50, 300) {
 		t.Errorf("node A over a day = %+v", a)
 	}
 	if _, err := svc.ServiceMap(context.Background(), query.TimeRange{From: t0}, ""); !errors.Is(err, query.ErrInvalid) {

@@ -73,30 +73,25 @@ func (s *Service) Services(ctx context.Context, r TimeRange) ([]ServiceSummary, 
 
 	// One row per service and class of span; the service's request class is
 	// chosen afterwards, once it is known whether it has server spans.
-	type classStats struct {
-		n, errors     int64
-		p50, p95, p99 sql.NullFloat64
-	}
-	stats := map[string]map[int]classStats{}
+	stats := map[string]map[int]redStats{}
+	rq := s.redQuery(redSpec{scope: spanScope{from: from, to: to}, serviceOnly: true, groups: func(src redSource) []string {
+		return []string{"service_name", fmt.Sprintf("CASE WHEN kind = 'server' THEN %d WHEN %s OR kind = 'consumer' THEN %d ELSE %d END",
+			classServer, src.root, classRootOrConsumer, classOther)}
+	}})
 	err := s.scanRows(ctx, func(rows *sql.Rows) error {
 		var name string
 		var class int
-		var c classStats
-		if err := rows.Scan(&name, &class, &c.n, &c.errors, &c.p50, &c.p95, &c.p99); err != nil {
+		var x redStats
+		if err := rows.Scan(append([]any{&name, &class}, x.dest(rq)...)...); err != nil {
 			return fmt.Errorf("cannot read span statistics: %w", err)
 		}
+		x.finish(rq)
 		if stats[name] == nil {
-			stats[name] = map[int]classStats{}
+			stats[name] = map[int]redStats{}
 		}
-		stats[name][class] = c
+		stats[name][class] = x
 		return nil
-	}, fmt.Sprintf(`SELECT service_name,
-	CASE WHEN kind = 'server' THEN %d WHEN parent_span_id = '' OR kind = 'consumer' THEN %d ELSE %d END AS class,
-	count(*), count(CASE WHEN status_code = 'error' THEN 1 END), %s, %s, %s
-FROM spans WHERE timestamp >= ? AND timestamp < ?
-GROUP BY service_name, class`, classServer, classRootOrConsumer, classOther,
-		s.dialect.Quantile("duration_ns", 0.5), s.dialect.Quantile("duration_ns", 0.95), s.dialect.Quantile("duration_ns", 0.99)),
-		from, to)
+	}, rq.sql, rq.args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot compute service statistics: %w", err)
 	}
@@ -116,8 +111,8 @@ GROUP BY service_name, class`, classServer, classRootOrConsumer, classOther,
 		}
 		sum.RequestSpans, sum.Requests, sum.RequestErrors = kind, req.n, req.errors
 		sum.RequestRate = float64(req.n) / seconds
-		sum.ErrorRate = float64(req.errors) / float64(req.n)
-		sum.Latency = &Latency{P50: req.p50.Float64 / 1e6, P95: req.p95.Float64 / 1e6, P99: req.p99.Float64 / 1e6}
+		sum.ErrorRate = req.errorRate()
+		sum.Latency = req.latency()
 	}
 
 	err = s.scanRows(ctx, func(rows *sql.Rows) error {

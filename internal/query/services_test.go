@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/red"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
 
@@ -95,10 +96,10 @@ func TestServices(t *testing.T) {
 		}
 	}
 
-	if fe.Latency == nil || !near(fe.Latency.P50, 25) || !near(fe.Latency.P95, 38.5) || !near(fe.Latency.P99, 39.7) {
+	if fe.Latency == nil || !nearLatency(fe.Latency.P50, 25) || !nearLatency(fe.Latency.P95, 38.5) || !nearLatency(fe.Latency.P99, 39.7) {
 		t.Errorf("frontend latency = %+v, want p50 25, p95 38.5, p99 39.7", fe.Latency)
 	}
-	if worker.Latency == nil || !near(worker.Latency.P50, 150) {
+	if worker.Latency == nil || !nearLatency(worker.Latency.P50, 150) {
 		t.Errorf("worker latency = %+v, want p50 150", worker.Latency)
 	}
 	wantInstances := []query.Instance{
@@ -127,6 +128,12 @@ func TestServicesEmptyAndInvalid(t *testing.T) {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+// nearLatency reports whether a percentile is within the error that
+// reading it from RED aggregates allows (red.MaxRelativeError) of want.
+func nearLatency(got, want float64) bool {
+	return math.Abs(got-want) <= red.MaxRelativeError*math.Abs(want)+1e-9
+}
 
 func equalish(a, b any) bool {
 	switch a := a.(type) {

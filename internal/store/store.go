@@ -26,7 +26,10 @@ type Store interface {
 	Write(ctx context.Context, b *telemetry.Batch) error
 
 	// Query runs one read-only SQL statement written in Dialect() against the
-	// views spans, logs and metric_points. Cancelling ctx aborts it.
+	// views spans, logs, metric_points and error_events, and the RED
+	// aggregates of the spans, one view per red.Levels table (red_minutes,
+	// ...), which count exactly the spans committed (see
+	// docs/design/storage.md). Cancelling ctx aborts it.
 	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 
 	// Dialect names the SQL dialect Query expects, for example "duckdb".

@@ -46,11 +46,15 @@ type column struct {
 	vec      mapping.Vector
 	data     unsafe.Pointer
 	validity []uint64 // nil until the chunk's first NULL in this column
+
+	child     mapping.Type // element type of a LIST column
+	childSize uintptr
 }
 
 // valueSize is the vector layout of each column type the writer supports.
 var valueSize = map[mapping.Type]uintptr{
 	mapping.TypeBoolean:   1,
+	mapping.TypeSmallInt:  2,
 	mapping.TypeInteger:   4,
 	mapping.TypeUInteger:  4,
 	mapping.TypeBigInt:    8,
@@ -58,6 +62,13 @@ var valueSize = map[mapping.Type]uintptr{
 	mapping.TypeDouble:    8,
 	mapping.TypeTimestamp: 8,
 	mapping.TypeVarchar:   unsafe.Sizeof(duckString{}),
+	mapping.TypeList:      unsafe.Sizeof(listEntry{}),
+}
+
+// listEntry is DuckDB's duckdb_list_entry: where a row's elements lie in
+// the list vector's child vector.
+type listEntry struct {
+	offset, length uint64
 }
 
 // duckString is DuckDB's duckdb_string_t: the length, then up to 12 bytes
@@ -96,6 +107,17 @@ func newChunkWriter(conn mapping.Connection, catalog, schema, table string) (*ch
 			return nil, fmt.Errorf("cannot append to %s.%s.%s: column %d has type %d, which the chunk writer does not support", catalog, schema, table, i, t)
 		}
 		w.cols[i] = column{typ: t, size: size}
+		if t == mapping.TypeList {
+			clt := mapping.ListTypeChildType(lt)
+			ct := mapping.GetTypeId(clt)
+			mapping.DestroyLogicalType(&clt)
+			cs, ok := valueSize[ct]
+			if !ok || ct == mapping.TypeVarchar || ct == mapping.TypeList {
+				mapping.AppenderDestroy(&w.app)
+				return nil, fmt.Errorf("cannot append to %s.%s.%s: column %d is a list of type %d, which the chunk writer does not support", catalog, schema, table, i, ct)
+			}
+			w.cols[i].child, w.cols[i].childSize = ct, cs
+		}
 	}
 	w.chunk = mapping.CreateDataChunk(types)
 	w.bind()
@@ -253,6 +275,43 @@ func (w *chunkWriter) Varchar(s string) {
 		v.ptr = uintptr(p)
 	}
 	set(w, c, v)
+}
+
+// SmallInt writes a SMALLINT.
+func (w *chunkWriter) SmallInt(v int16) {
+	if c := w.next(mapping.TypeSmallInt); c != nil {
+		set(w, c, v)
+	}
+}
+
+// writeList writes a LIST of n elements of the fixed-width type t, whose
+// Go type is T: at(i) is element i. The elements go to the end of the
+// column's child vector, which DataChunkReset empties.
+func writeList[T any](w *chunkWriter, t mapping.Type, n int, at func(int) T) {
+	c := w.next(mapping.TypeList)
+	if c == nil {
+		return
+	}
+	if c.child != t || c.childSize != unsafe.Sizeof(*new(T)) {
+		w.fail(fmt.Errorf("column %d is a list of type %d, not %d", w.col-1, c.child, t))
+		return
+	}
+	off := uint64(mapping.ListVectorGetSize(c.vec))
+	end := off + uint64(n)
+	if mapping.ListVectorReserve(c.vec, mapping.IdxT(end)) == mapping.StateError {
+		w.fail(fmt.Errorf("cannot reserve %d list elements", end))
+		return
+	}
+	// Reserving may move the child's data.
+	data := mapping.VectorGetData(mapping.ListVectorGetChild(c.vec))
+	for i := range n {
+		*(*T)(unsafe.Add(data, uintptr(off+uint64(i))*c.childSize)) = at(i)
+	}
+	if mapping.ListVectorSetSize(c.vec, mapping.IdxT(end)) == mapping.StateError {
+		w.fail(fmt.Errorf("cannot set list size %d", end))
+		return
+	}
+	set(w, c, listEntry{offset: off, length: uint64(n)})
 }
 
 // Null writes a NULL.

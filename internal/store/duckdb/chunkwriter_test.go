@@ -325,13 +325,15 @@ func TestChunkWriterErrors(t *testing.T) {
 
 func TestChunkWriterOpenErrors(t *testing.T) {
 	s := openTest(t)
-	execSQL(t, s, "CREATE TABLE lists (x DOUBLE[])")
+	execSQL(t, s, "CREATE TABLE lists (x VARCHAR[])")
+	execSQL(t, s, "CREATE TABLE nested (x INTEGER[][])")
+	execSQL(t, s, "CREATE TABLE maps (x MAP(INTEGER, INTEGER))")
 	c, err := s.raw.get()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.raw.put(c, true)
-	for _, table := range []string{"lists", "missing"} {
+	for _, table := range []string{"lists", "nested", "maps", "missing"} {
 		if w, err := newChunkWriter(c, "telltale", "main", table); err == nil {
 			w.Close()
 			t.Errorf("newChunkWriter(%s) succeeded", table)
@@ -554,4 +556,62 @@ func exec(c mapping.Connection, q string) error {
 		return fmt.Errorf("%s: %s", q, mapping.ResultError(&res))
 	}
 	return nil
+}
+
+// TestChunkWriterLists writes list columns over several chunks, with empty
+// lists and NULLs, and reads them back.
+func TestChunkWriterLists(t *testing.T) {
+	s := openTest(t)
+	execSQL(t, s, "CREATE TABLE t (id BIGINT, a SMALLINT[], b BIGINT[], s SMALLINT)")
+	const n = 5000 // over two chunks
+	err := withRaw(t, s, func(w *chunkWriter) {
+		for i := range n {
+			w.Row()
+			w.BigInt(int64(i))
+			if i%7 == 3 {
+				w.Null()
+			} else {
+				writeList(w, mapping.TypeSmallInt, i%5, func(j int) int16 { return int16(i + j) })
+			}
+			writeList(w, mapping.TypeBigInt, i%3, func(j int) int64 { return int64(i)*1000 + int64(j) })
+			w.SmallInt(int16(-i))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := selectAll(t, s, "SELECT id, a, b, s FROM t ORDER BY id")
+	if len(rows) != n {
+		t.Fatalf("%d rows, want %d", len(rows), n)
+	}
+	for i, r := range rows {
+		var a, b []any
+		if i%7 != 3 {
+			a = []any{}
+			for j := range i % 5 {
+				a = append(a, int16(i+j))
+			}
+		}
+		b = []any{}
+		for j := range i % 3 {
+			b = append(b, int64(i)*1000+int64(j))
+		}
+		want := []any{int64(i), a, b, int16(-i)}
+		if i%7 == 3 {
+			want[1] = nil
+		}
+		if !reflect.DeepEqual(r, want) {
+			t.Fatalf("row %d = %#v, want %#v", i, r, want)
+		}
+	}
+
+	// A list of the wrong element type is refused.
+	err = withRaw(t, s, func(w *chunkWriter) {
+		w.Row()
+		w.BigInt(1)
+		writeList(w, mapping.TypeBigInt, 1, func(int) int64 { return 1 })
+	})
+	if err == nil || !strings.Contains(err.Error(), "list of type") {
+		t.Errorf("list of the wrong type: %v", err)
+	}
 }

@@ -51,6 +51,9 @@ type Options struct {
 	Threads int
 	// MaxConns caps open connections (writers and queries). Default 16.
 	MaxConns int
+	// REDCompactEvery is how often the rows of RED aggregates that
+	// separate writes left for the same minute are merged. Default 15s.
+	REDCompactEvery time.Duration
 
 	Logger *slog.Logger
 }
@@ -69,6 +72,9 @@ type Store struct {
 	closed bool
 	// ddl serialises attach, detach and view changes.
 	ddl sync.Mutex
+
+	compactor compactor
+	stopOnce  sync.Once
 }
 
 type partKey struct {
@@ -104,6 +110,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	if opt.MaxConns <= 0 {
 		opt.MaxConns = 16
+	}
+	if opt.REDCompactEvery <= 0 {
+		opt.REDCompactEvery = 15 * time.Second
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -153,10 +162,14 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		raw.close()
 		return nil, err
 	}
+	s.startCompactor(opt.REDCompactEvery)
 	return s, nil
 }
 
 func (s *Store) init(ctx context.Context) error {
+	if err := s.initRED(ctx); err != nil {
+		return err
+	}
 	for _, sig := range telemetry.Signals {
 		// An empty table in the main database keeps each view valid when no
 		// partition exists yet.
@@ -195,6 +208,11 @@ func (s *Store) attach(ctx context.Context, k partKey) error {
 	if _, err := s.db.ExecContext(ctx, createTableSQL(k.catalog(), k.signal)); err != nil {
 		return fmt.Errorf("cannot create table in partition %s: %w", k.catalog(), err)
 	}
+	if k.signal == telemetry.SignalSpans {
+		if err := s.ensureRED(ctx, k); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	s.parts[k] = struct{}{}
 	s.mu.Unlock()
@@ -212,6 +230,13 @@ func (s *Store) replaceView(ctx context.Context, sig telemetry.Signal) error {
 	}
 	if _, err := s.db.ExecContext(ctx, b.String()); err != nil {
 		return fmt.Errorf("cannot create view %s: %w", name, err)
+	}
+	if sig == telemetry.SignalSpans {
+		for _, q := range redViews(s.partitions(sig)) {
+			if _, err := s.db.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("cannot create RED aggregate view: %w", err)
+			}
+		}
 	}
 	return nil
 }
@@ -343,14 +368,15 @@ func (s *Store) Write(ctx context.Context, b *telemetry.Batch) error {
 }
 
 // writeChunks writes a partition's logs or spans through the chunk writer;
-// closing its appender outside a transaction flushes and commits.
+// closing its appender outside a transaction flushes and commits. Spans
+// and their RED aggregates go in one transaction instead (writeSpans).
 //
 // DuckDB's appender cannot discard rows: after a failure it still commits
 // those it holds when it closes. So the one value that can fail, a
 // timestamp out of DuckDB's range, is checked before any row is written, and
 // a Write stores all of a partition's records or none. (An explicit
 // transaction would do it too, but cost a third more CPU per commit in
-// BenchmarkWrite.)
+// BenchmarkWrite; spans pay it, for their aggregates.)
 func (s *Store) writeChunks(k partKey, b *telemetry.Batch, idx []int) error {
 	for _, i := range idx {
 		var ts [2]time.Time
@@ -364,6 +390,9 @@ func (s *Store) writeChunks(k partKey, b *telemetry.Batch, idx []int) error {
 				return fmt.Errorf("timestamp %s is out of range", t)
 			}
 		}
+	}
+	if k.signal == telemetry.SignalSpans {
+		return s.writeSpans(k, b, idx)
 	}
 	c, err := s.raw.get()
 	if err != nil {
@@ -628,6 +657,7 @@ func (s *Store) DiskUsage() (int64, error) {
 // Close implements store.Store. It waits for writes in progress, then
 // checkpoints and closes every database.
 func (s *Store) Close() error {
+	s.stopOnce.Do(s.stopCompactor)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -39,6 +39,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ConcurrentWrites", testConcurrent},
 		{"EmptyStore", testEmpty},
 		{"Closed", testClosed},
+		{"REDAggregates", testRED},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
