@@ -32,9 +32,9 @@ func newREDCompare(t *testing.T) *redCompare {
 	rng := rand.New(rand.NewPCG(11, 12))
 	kinds := []string{"server", "server", "client", "internal", "consumer", "producer"}
 	start := t0.Add(-36 * time.Hour)
-	for batch := range 40 {
+	for batch := range 16 {
 		var b telemetry.Batch
-		for range 200 {
+		for range 500 {
 			svc := rng.IntN(5)
 			kind := kinds[rng.IntN(len(kinds))]
 			if svc == 4 && kind == "server" { // a worker: no server spans
@@ -56,7 +56,7 @@ func newREDCompare(t *testing.T) *redCompare {
 		if err := st.Write(ctx, &b); err != nil {
 			t.Fatal(err)
 		}
-		if batch == 20 {
+		if batch == 8 {
 			if err := st.CompactRED(ctx); err != nil {
 				t.Fatal(err)
 			}

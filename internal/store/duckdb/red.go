@@ -328,7 +328,9 @@ func (s *Store) startCompactor(every time.Duration) {
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), every)
+			// A bulk load can leave more than one interval's work; what
+			// a pass does not finish waits for the next.
+			ctx, cancel := context.WithTimeout(context.Background(), max(4*every, time.Minute))
 			if err := s.CompactRED(ctx); err != nil {
 				s.logger.Warn("cannot compact RED aggregates", "err", err)
 			}
@@ -359,25 +361,29 @@ func (s *Store) CompactRED(ctx context.Context) error {
 	todo := s.compactor.take()
 	var errs []error
 	for _, k := range slices.SortedFunc(maps.Keys(todo), func(a, b partKey) int { return a.day.Compare(b.day) }) {
-		err := s.compactPartition(ctx, k, todo[k])
-		if err != nil {
-			// Try again next pass.
-			s.compactor.mu.Lock()
-			if s.compactor.todo == nil {
-				s.compactor.todo = map[partKey]map[int64]bool{}
+		if ctx.Err() == nil {
+			if err := s.compactPartition(ctx, k, todo[k]); err != nil {
+				errs = append(errs, err)
+			} else {
+				continue
 			}
-			if s.compactor.todo[k] == nil {
-				s.compactor.todo[k] = map[int64]bool{}
-			}
-			maps.Copy(s.compactor.todo[k], todo[k])
-			s.compactor.mu.Unlock()
-			errs = append(errs, err)
 		}
-		if ctx.Err() != nil {
-			break
-		}
+		// Failed or not reached: the next pass tries again.
+		s.compactor.requeue(k, todo[k])
 	}
 	return errors.Join(errs...)
+}
+
+func (c *compactor) requeue(k partKey, minutes map[int64]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.todo == nil {
+		c.todo = map[partKey]map[int64]bool{}
+	}
+	if c.todo[k] == nil {
+		c.todo[k] = map[int64]bool{}
+	}
+	maps.Copy(c.todo[k], minutes)
 }
 
 // compactWindow is the number of buckets compaction merges per
