@@ -86,7 +86,7 @@ type serviceInstance struct {
 	Health string
 	Why    string              // the health's reason
 	Stat   *query.InstanceStat // nil without requests
-	Logs   string // the instance's logs
+	Logs   string              // the instance's logs
 }
 
 // serviceDep is a caller or callee, with the peer marked as the board
@@ -136,7 +136,10 @@ func (s *server) service(r *http.Request, f *frame) (any, error) {
 	)
 	err := parallel(ctx,
 		func(ctx context.Context) (err error) { svcs, err = s.opt.Query.Services(ctx, f.Range); return },
-		func(ctx context.Context) (err error) { instStats, err = s.opt.Query.InstanceStats(ctx, f.Range); return },
+		func(ctx context.Context) (err error) {
+			instStats, err = s.opt.Query.InstanceStats(ctx, f.Range)
+			return
+		},
 		func(ctx context.Context) (err error) { cur, err = s.opt.Query.ServiceSeries(ctx, seriesQ); return },
 		func(ctx context.Context) (err error) {
 			q := seriesQ

@@ -184,9 +184,9 @@ type frame struct {
 	Q       string // the search box
 	// Keep is the page's own query parameters, carried through the range
 	// form so that changing the range keeps the page as it is.
-	Keep []param
-	Now     time.Time
-	Range   query.TimeRange
+	Keep  []param
+	Now   time.Time
+	Range query.TimeRange
 }
 
 // Ranges are the choices of the time range picker.
