@@ -200,31 +200,7 @@ func (s *Service) Issues(ctx context.Context, q IssueQuery) (*IssueList, error) 
 
 // trends counts the events of each issue per trend step over q.Range.
 func (s *Service) trends(ctx context.Context, q IssueQuery, ids []int64) (map[int64]Trend, error) {
-	step := trendStep(q.Range)
-	start := q.Range.From.UTC().Truncate(step)
-	n := int(q.Range.To.Sub(start)/step) + 1
-	out := make(map[int64]Trend, len(ids))
-	for _, id := range ids {
-		out[id] = Trend{Start: start, StepMs: step.Milliseconds(), Counts: make([]int64, n)}
-	}
-	where, args := eventFilter(q)
-	args = append(args, anySlice(ids)...)
-	err := s.scanRows(ctx, func(r *sql.Rows) error {
-		var id, count int64
-		var bucket time.Time
-		if err := r.Scan(&id, &bucket, &count); err != nil {
-			return err
-		}
-		if i := int(bucket.Sub(start) / step); i >= 0 && i < n {
-			out[id].Counts[i] += count
-		}
-		return nil
-	}, `SELECT issue_id, `+s.dialect.TimeBucket("timestamp", step)+` AS b, count(*) FROM error_events
-		WHERE `+where+` AND issue_id IN (`+placeholders(len(ids))+`) GROUP BY issue_id, b`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot count events over time: %w", err)
-	}
-	return out, nil
+	return s.IssueTrends(ctx, q, ids, trendStep(q.Range))
 }
 
 func anySlice[T any](v []T) []any {

@@ -81,16 +81,11 @@ func (s *Service) LogHistogram(ctx context.Context, q LogHistogramQuery) (*LogHi
 	}
 	rng := q.Range.To.Sub(q.Range.From)
 	step := q.Step
-	switch {
-	case step == 0:
+	if step == 0 {
 		step = DefaultStep(rng)
-	case step < 0:
-		return nil, invalidf("step must be positive, got %s", step)
-	case step%time.Millisecond != 0:
-		return nil, invalidf("step %s is not a whole number of milliseconds", step)
 	}
-	if n := (rng + step - 1) / step; n > logHistMaxSteps {
-		return nil, invalidf("range %s at step %s gives %d steps, more than %d; use a larger step", rng, step, n, logHistMaxSteps)
+	if err := checkStep(rng, step, logHistMaxSteps); err != nil {
+		return nil, err
 	}
 	where, filterArgs, err := s.logWhere(q.Filter)
 	if err != nil {

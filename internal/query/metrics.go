@@ -476,15 +476,8 @@ func metricParse(q MetricQuery) (*metricPlan, error) {
 	if err := metricCheckRange(q.Range); err != nil {
 		return nil, err
 	}
-	switch {
-	case q.Step <= 0:
-		return nil, invalidf("step must be positive, got %s", q.Step)
-	case q.Step%time.Millisecond != 0:
-		return nil, invalidf("step %s is not a whole number of milliseconds", q.Step)
-	}
-	if n := (q.Range.To.Sub(q.Range.From) + q.Step - 1) / q.Step; n > metricMaxSteps {
-		return nil, invalidf("range %s at step %s gives %d points per series, more than %d; use a larger step",
-			q.Range.To.Sub(q.Range.From), q.Step, n, metricMaxSteps)
+	if err := checkStep(q.Range.To.Sub(q.Range.From), q.Step, metricMaxSteps); err != nil {
+		return nil, err
 	}
 	p := &metricPlan{agg: strings.ToLower(q.Agg)}
 	switch p.agg {

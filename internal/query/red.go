@@ -52,6 +52,21 @@ func DefaultStep(rng time.Duration) time.Duration {
 	return seriesSteps[len(seriesSteps)-1]
 }
 
+// checkStep checks the step of a series over a range of length rng: a
+// positive whole number of milliseconds giving at most maxSteps points.
+func checkStep(rng, step time.Duration, maxSteps int64) error {
+	switch {
+	case step <= 0:
+		return invalidf("step must be positive, got %s", step)
+	case step%time.Millisecond != 0:
+		return invalidf("step %s is not a whole number of milliseconds", step)
+	}
+	if n := int64((rng + step - 1) / step); n > maxSteps {
+		return invalidf("range %s at step %s gives %d points per series, more than %d; use a larger step", rng, step, n, maxSteps)
+	}
+	return nil
+}
+
 // spanScope selects the spans a RED query reads.
 type spanScope struct {
 	from, to     time.Time
@@ -177,16 +192,11 @@ func (s *Service) ServiceSeries(ctx context.Context, q ServiceSeriesQuery) (*Ser
 	}
 	rng := q.Range.To.Sub(q.Range.From)
 	step := q.Step
-	switch {
-	case step == 0:
+	if step == 0 {
 		step = DefaultStep(rng)
-	case step < 0:
-		return nil, invalidf("step must be positive, got %s", step)
-	case step%time.Millisecond != 0:
-		return nil, invalidf("step %s is not a whole number of milliseconds", step)
 	}
-	if n := (rng + step - 1) / step; n > metricMaxSteps {
-		return nil, invalidf("range %s at step %s gives %d points per series, more than %d; use a larger step", rng, step, n, metricMaxSteps)
+	if err := checkStep(rng, step, metricMaxSteps); err != nil {
+		return nil, err
 	}
 	switch {
 	case q.Offset < 0:
