@@ -103,11 +103,11 @@ type Rule struct {
 	// issues and check sources: "> 0"; required for the others.
 	Condition string `yaml:"condition"`
 
-	Every      Duration `yaml:"every"`       // evaluation interval and datapoint period; default 1m
-	Window     Duration `yaml:"window"`      // data each datapoint aggregates; default Every
-	Datapoints int      `yaml:"datapoints"`  // N, the datapoints evaluated; default 1
-	ToAlarm    int      `yaml:"to_alarm"`    // M, breaching datapoints of N to fire; default N
-	MissingData string  `yaml:"missing_data"` // missing (default), breaching, not_breaching, ignore
+	Every       Duration `yaml:"every"`        // evaluation interval and datapoint period; default 1m
+	Window      Duration `yaml:"window"`       // data each datapoint aggregates; default Every
+	Datapoints  int      `yaml:"datapoints"`   // N, the datapoints evaluated; default 1
+	ToAlarm     int      `yaml:"to_alarm"`     // M, breaching datapoints of N to fire; default N
+	MissingData string   `yaml:"missing_data"` // missing (default), breaching, not_breaching, ignore
 
 	For           Duration `yaml:"for"`             // breaching this long before firing
 	KeepFiringFor Duration `yaml:"keep_firing_for"` // firing this long after it stops breaching

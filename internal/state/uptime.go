@@ -9,8 +9,8 @@ type CheckResult struct {
 	Check    string        `json:"check"`
 	At       time.Time     `json:"at"`
 	OK       bool          `json:"ok"`
-	Duration time.Duration `json:"duration_ns"` // response time; for a push, the job's own duration if given
-	Source   string        `json:"source"`      // probe, push, check_in, missed (a push that did not come)
+	Duration time.Duration `json:"duration_ns"`      // response time; for a push, the job's own duration if given
+	Source   string        `json:"source"`           // probe, push, check_in, missed (a push that did not come)
 	Status   int           `json:"status,omitempty"` // HTTP status
 	Error    string        `json:"error,omitempty"`  // why it failed: the failed conditions or the transport error
 	// Conditions are the conditions evaluated, each with its outcome and
