@@ -127,6 +127,8 @@ type parser struct {
 	failed map[string]bool // paths whose value did not decode: validation keeps quiet about them
 	errs   []*Error
 	nodes  int
+	// exhausted is set when nodes passed maxNodes.
+	exhausted bool
 }
 
 func (p *parser) errorf(at pos, format string, args ...any) {
@@ -177,7 +179,12 @@ func (p *parser) err() error {
 	return errors.Join(errs...)
 }
 
-var yamlErrRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+var (
+	yamlErrRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+	// blockIndicatorRE finds a value starting with > or <, which YAML
+	// reads as a folded block scalar or refuses.
+	blockIndicatorRE = regexp.MustCompile(`:\s+[<>]`)
+)
 
 // parse decodes data into a File, reporting syntax and type errors. It
 // returns nil when the YAML itself cannot be read.
@@ -202,16 +209,8 @@ func (p *parser) parse(data []byte) *File {
 		if p.tabs(data) {
 			return nil
 		}
-		msg := err.Error()
-		at := pos{1, 1}
-		if m := yamlErrRE.FindStringSubmatch(msg); m != nil {
-			if m[1] != "" {
-				n, _ := strconv.Atoi(m[1])
-				at = pos{n, 1}
-			}
-			msg = m[2]
-		}
-		p.errorf(at, "invalid YAML: %s", msg)
+		at, msg := syntaxError(data, err)
+		p.errorf(at, "invalid YAML: %s%s", msg, hint(data, at.line))
 		return nil
 	}
 	f := &File{}
@@ -227,6 +226,71 @@ func (p *parser) parse(data []byte) *File {
 	}
 	p.decode(root, reflect.ValueOf(f).Elem(), "", "")
 	return f
+}
+
+// syntaxError returns where a YAML syntax error is and what it is. The
+// YAML parser often names the line where the enclosing block starts rather
+// than the one at fault: the first line at which a prefix of the file fails
+// with the same error is a better guess.
+func syntaxError(data []byte, err error) (pos, string) {
+	split := func(err error) (int, string) {
+		m := yamlErrRE.FindStringSubmatch(err.Error())
+		if m == nil {
+			return 0, err.Error()
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n, m[2]
+	}
+	line, msg := split(err)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	failsAt := func(k int) bool {
+		var n yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines[:k], nil)))
+		for {
+			err := dec.Decode(&n)
+			if err == io.EOF {
+				return false
+			}
+			if err != nil {
+				_, m := split(err)
+				return m == msg
+			}
+		}
+	}
+	// Binary search for the shortest failing prefix, within reason: each
+	// step parses the prefix again.
+	if len(lines) <= 100_000 && line > 0 {
+		lo, hi := 1, len(lines)
+		if failsAt(hi) {
+			for lo < hi {
+				mid := (lo + hi) / 2
+				if failsAt(mid) {
+					hi = mid
+				} else {
+					lo = mid + 1
+				}
+			}
+			line = hi
+		}
+	}
+	if line < 1 || line > len(lines) {
+		return pos{max(line, 1), 1}, msg
+	}
+	col := len(lines[line-1]) - len(bytes.TrimLeft(lines[line-1], " ")) + 1
+	return pos{line, col}, msg
+}
+
+// hint explains the syntax error that YAML's block scalar indicators cause
+// in conditions.
+func hint(data []byte, line int) string {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	if blockIndicatorRE.Match(lines[line-1]) {
+		return `; quote a value that starts with > or <, e.g. condition: "> 5"`
+	}
+	return ""
 }
 
 // tabs reports every tab in indentation, the most common cause of a YAML
@@ -304,11 +368,7 @@ func prefix(where, field string) string {
 // decode decodes node n into v, recording positions under path. where
 // names the enclosing object in messages and field the value.
 func (p *parser) decode(n *yaml.Node, v reflect.Value, path, where string) {
-	p.nodes++
-	if p.nodes > maxNodes {
-		if p.nodes == maxNodes+1 {
-			p.errorf(pos{n.Line, n.Column}, "too many YAML nodes: aliases expand to more than %d", maxNodes)
-		}
+	if !p.count(n, 1) {
 		return
 	}
 	if n.Kind == yaml.AliasNode {
@@ -459,6 +519,20 @@ func (p *parser) decode(n *yaml.Node, v reflect.Value, path, where string) {
 	}
 }
 
+// count adds k nodes to those decoded, and reports false, once with an
+// error, when there are too many.
+func (p *parser) count(n *yaml.Node, k int) bool {
+	p.nodes += k
+	if p.nodes <= maxNodes {
+		return true
+	}
+	if !p.exhausted {
+		p.exhausted = true
+		p.errorf(pos{n.Line, n.Column}, "too many YAML nodes: aliases expand to more than %d", maxNodes)
+	}
+	return false
+}
+
 // text returns a scalar as text; !!binary scalars are decoded.
 func (p *parser) text(n *yaml.Node) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
@@ -514,8 +588,7 @@ func (p *parser) pairs(n *yaml.Node, what string) []pair {
 					p.errorf(pos{v.Line, v.Column}, "%smerge (<<) wants a mapping or a list of mappings", what)
 					continue
 				}
-				p.nodes += len(m.Content)
-				if p.nodes > maxNodes {
+				if !p.count(m, len(m.Content)) {
 					continue
 				}
 				merged = append(merged, p.pairs(m, what)...)

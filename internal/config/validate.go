@@ -172,6 +172,8 @@ func (p *parser) check(c *Check, path string, opt Options) {
 		c.Type = CheckHTTP
 	}
 	switch {
+	case c.Type == "" && p.failed[path+".url"]:
+		return
 	case c.Type == "":
 		p.errAt(path, "%s has no type: set url for an HTTP check, or type (%s)", what, oneOf(checkTypes[1:]))
 		return
@@ -244,7 +246,7 @@ func (p *parser) check(c *Check, path string, opt Options) {
 		}
 		if c.Address != "" {
 			if err := hostPort(c.Address); err != nil {
-				p.errAt(path+".address", "%s: resolver %v", what, err)
+				p.errAt(path+".address", "%s: resolver address: %v", what, err)
 			}
 		}
 	}
@@ -308,7 +310,7 @@ func (p *parser) rule(r *Rule, path string, checks []string, opt Options) {
 		p.errAt(path, "%s has no source: set one of metric, promql, service, logs, issues or check", what)
 	case 1:
 	default:
-		p.errAt(path+"."+sources[1], "%s has %d sources (%s): a rule takes exactly one", what, len(sources), oneOf(sources))
+		p.errAt(path+"."+sources[1], "%s has %d sources (%s): a rule takes exactly one", what, len(sources), strings.Join(sources, ", "))
 	}
 	if m := r.Metric; m != nil {
 		sp := path + ".metric"
@@ -448,7 +450,7 @@ func (p *parser) channel(c *Channel, path string) {
 		if c.SMTP.Address == "" {
 			p.errAt(path, "%s: an email channel needs smtp.address (host:port)", what)
 		} else if err := hostPort(c.SMTP.Address); err != nil {
-			p.errAt(path+".smtp.address", "%s: smtp %v", what, err)
+			p.errAt(path+".smtp.address", "%s: smtp.address: %v", what, err)
 		}
 		if c.SMTP.TLS == "" {
 			c.SMTP.TLS = "starttls"
@@ -459,14 +461,14 @@ func (p *parser) channel(c *Channel, path string) {
 		if c.From == "" {
 			p.errAt(path, "%s: an email channel needs from", what)
 		} else if _, err := mail.ParseAddress(c.From); err != nil {
-			p.errAt(path+".from", "%s: invalid from address %q: %v", what, c.From, err)
+			p.errAt(path+".from", "%s: invalid from address %q: %s", what, c.From, mailErr(err))
 		}
 		if len(c.To) == 0 {
 			p.errAt(path, "%s: an email channel needs at least one address in to", what)
 		}
 		for i, to := range c.To {
 			if _, err := mail.ParseAddress(to); err != nil {
-				p.errAt(fmt.Sprintf("%s.to[%d]", path, i), "%s: invalid to address %q: %v", what, to, err)
+				p.errAt(fmt.Sprintf("%s.to[%d]", path, i), "%s: invalid to address %q: %s", what, to, mailErr(err))
 			}
 		}
 	} else {
@@ -600,3 +602,6 @@ func knownWeekday(d string) bool {
 	}
 	return false
 }
+
+// mailErr words a net/mail error without its repeated "mail: " prefixes.
+func mailErr(err error) string { return strings.ReplaceAll(err.Error(), "mail: ", "") }
