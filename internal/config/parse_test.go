@@ -85,3 +85,16 @@ func TestBad(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	data, err := os.ReadFile("testdata/good/full.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse("full.yaml", data, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
