@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"serve":   {"run the Telltale server (ingest, store, API)", runServe, false},
 		"demo":    {"run Telltale with the FibPro demo fleet and traffic", runDemo, false},
 		"fibpro":  {"run one FibPro demo service", runFibpro, true},
+		"check":   {"check a configuration file: telltale check config FILE", runCheck, false},
 		"top":     {"show each service of a running server, live or once (--once)", runTop, false},
 		"version": {"print the version", runVersion, false},
 	}

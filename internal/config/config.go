@@ -10,6 +10,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -292,7 +293,9 @@ type Duration time.Duration
 func ParseDuration(s string) (Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		v, err := strconv.ParseFloat(n, 64)
-		if err != nil || v < 0 {
+		// !(v >= 0) also refuses NaN; the bound keeps the conversion
+		// from overflowing (about 106751 days).
+		if err != nil || !(v >= 0) || v*float64(24*time.Hour) >= math.MaxInt64 {
 			return 0, fmt.Errorf("invalid duration %q: want e.g. 30s, 5m, 2h or 7d", s)
 		}
 		return Duration(v * float64(24*time.Hour)), nil

@@ -102,6 +102,7 @@ type IssueFilter struct {
 
 // Store holds Telltale's state. Safe for concurrent use.
 type Store interface {
+	ConfigStore
 	// CreateProject creates a project with a new public key. An empty name
 	// defaults to the slug. ErrExists on a duplicate slug.
 	CreateProject(ctx context.Context, slug, name string) (Project, error)

@@ -48,4 +48,12 @@ var migrations = [][]string{
 		`CREATE INDEX issue_hashes_hash ON issue_hashes (hash)`,
 		`CREATE INDEX issue_hashes_issue ON issue_hashes (issue_id)`,
 	},
+	// config: the configuration document set through the API, one row.
+	{
+		`CREATE TABLE config_document (
+			id         INTEGER PRIMARY KEY,
+			doc        VARCHAR NOT NULL,
+			updated_at TIMESTAMP NOT NULL
+		)`,
+	},
 }
