@@ -29,7 +29,7 @@ const (
 // Limits that Parse enforces.
 const (
 	MinPushInterval = Duration(10 * time.Second)
-	MinEvery        = Duration(10 * time.Second)
+	MinEvery        = Duration(time.Second)
 	MaxWindow       = Duration(7 * 24 * time.Hour)
 	MaxDatapoints   = 100
 	MaxRetries      = 10
