@@ -163,17 +163,22 @@ func ComputeReport(name string, interval time.Duration, from, to time.Time, resu
 		}
 		if !start.Before(from) {
 			rep.Results++
+			d, h := bucketIndex(rep.Days, start), bucketIndex(rep.Hours, start)
+			if d >= 0 {
+				rep.Days[d].Results++
+			}
+			if h >= 0 {
+				rep.Hours[h].Results++
+			}
 			if !res.OK {
 				rep.Failures++
 			} else {
 				okDur = append(okDur, res.Duration)
-				if d := bucketIndex(rep.Days, start); d >= 0 {
+				if d >= 0 {
 					dayDur[d] = append(dayDur[d], res.Duration)
-					rep.Days[d].Results++
 				}
-				if h := bucketIndex(rep.Hours, start); h >= 0 {
+				if h >= 0 {
 					hourDur[h] = append(hourDur[h], res.Duration)
-					rep.Hours[h].Results++
 				}
 			}
 		}
