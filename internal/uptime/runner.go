@@ -94,6 +94,8 @@ type Runner struct {
 	queue   []state.CheckResult
 	dropped int
 	flushC  chan struct{}
+	// summaries caches Summary per check (one entry per configured check).
+	summaries map[string]cachedSummary
 }
 
 // checkState is a configured check and what the Runner knows of it.
@@ -118,11 +120,12 @@ func New(opt Options) *Runner {
 		opt.Concurrency = 8
 	}
 	return &Runner{
-		opt:    opt,
-		log:    opt.Logger.With("component", "uptime"),
-		sem:    make(chan struct{}, opt.Concurrency),
-		checks: map[string]*checkState{},
-		flushC: make(chan struct{}, 1),
+		opt:       opt,
+		log:       opt.Logger.With("component", "uptime"),
+		sem:       make(chan struct{}, opt.Concurrency),
+		checks:    map[string]*checkState{},
+		flushC:    make(chan struct{}, 1),
+		summaries: map[string]cachedSummary{},
 	}
 }
 
@@ -169,6 +172,7 @@ func (r *Runner) SetChecks(checks []config.Check, maint []config.Maintenance) {
 		if !seen[name] {
 			cs.stop()
 			delete(r.checks, name)
+			delete(r.summaries, name)
 		}
 	}
 	r.maint = slices.Clone(maint)

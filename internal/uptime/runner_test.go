@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -370,5 +371,49 @@ func TestReportFromStore(t *testing.T) {
 	}
 	if _, err := r.Report(ctx, "c", now, t0); !errors.Is(err, ErrInvalidRange) {
 		t.Errorf("reversed range: %v", err)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Date(2026, 11, 20, 12, 30, 0, 0, time.UTC)
+	r := New(Options{Store: st, Now: func() time.Time { return now }})
+	r.SetChecks([]config.Check{{Name: "c", URL: "http://x/", Interval: config.Duration(time.Hour)}}, nil)
+	// Hourly results for 10 days, failing from 2 days ago for 12 hours.
+	start := now.Add(-10 * 24 * time.Hour)
+	res := series(start, 240, time.Hour, func(i int) bool { return i >= 192 && i < 204 })
+	if err := st.AddCheckResults(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Summary(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Days) != 90 || !s.Days[89].Start.Equal(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)) || len(s.Hours) != 24 {
+		t.Fatalf("%d days (last %v), %d hours", len(s.Days), s.Days[len(s.Days)-1].Start, len(s.Hours))
+	}
+	if d := s.Days[0]; d.HasData {
+		t.Errorf("day 1 of 90 has data: %+v", d)
+	}
+	if u := s.Uptime("24h"); !u.HasData || u.Uptime != 100 {
+		t.Errorf("24h %+v", u)
+	}
+	// 7 days: 12 hours down.
+	if u := s.Uptime("7d"); math.Abs(u.Uptime-100*(7*24-12)/(7*24.0)) > 1e-9 {
+		t.Errorf("7d %+v", u)
+	}
+	// The cached summary is reused within a minute, recomputed after.
+	st.AddCheckResults(ctx, []state.CheckResult{{Check: "c", At: now, OK: false, Source: SourceProbe}})
+	now = now.Add(30 * time.Second)
+	if s2, _ := r.Summary(ctx, "c"); s2 != s {
+		t.Error("summary recomputed within its TTL")
+	}
+	now = now.Add(time.Minute)
+	if s2, _ := r.Summary(ctx, "c"); s2 == s || s2.Uptime("24h").Uptime == 100 {
+		t.Error("summary not recomputed after its TTL")
+	}
+	if _, err := r.Summary(ctx, "nope"); !errors.Is(err, ErrUnknownCheck) {
+		t.Errorf("unknown: %v", err)
 	}
 }
