@@ -41,6 +41,8 @@ type Options struct {
 	// label/{name}/values, series, metadata and status/buildinfo.
 	Prometheus http.Handler
 	Logger     *slog.Logger
+	// Checks serves /api/v1/checks and /api/v1/push; nil answers 404.
+	Checks Checks
 }
 
 type handler struct {
@@ -51,6 +53,7 @@ type handler struct {
 	maxRange    time.Duration
 	now         func() time.Time
 	log         *slog.Logger
+	uptime      Checks
 }
 
 // New returns the handler of every path under /api/: the endpoints under
@@ -68,7 +71,7 @@ func New(opt Options) (http.Handler, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{q: opt.Query, status: opt.Status, projectList: opt.Projects, ingestURL: opt.IngestURL, maxRange: opt.MaxRange, now: opt.Now, log: opt.Logger.With("component", "api")}
+	h := &handler{q: opt.Query, status: opt.Status, projectList: opt.Projects, ingestURL: opt.IngestURL, maxRange: opt.MaxRange, now: opt.Now, log: opt.Logger.With("component", "api"), uptime: opt.Checks}
 	mux := http.NewServeMux()
 	for pattern, fn := range map[string]endpoint{
 		"/api/v1/services":           h.services,
@@ -95,6 +98,7 @@ func New(opt Options) (http.Handler, error) {
 		mux.Handle(pattern, h.serve(fn))
 	}
 	mux.Handle("/api/v1/issues/{id}/status", h.serveMethod(http.MethodPost, h.setIssueStatus))
+	h.checkRoutes(mux)
 	if opt.Prometheus != nil {
 		for _, p := range []string{"/api/v1/query", "/api/v1/query_range", "/api/v1/labels", "/api/v1/label/{name}/values",
 			"/api/v1/series", "/api/v1/metadata", "/api/v1/status/buildinfo"} {
