@@ -417,3 +417,31 @@ func TestSummary(t *testing.T) {
 		t.Errorf("unknown: %v", err)
 	}
 }
+
+// BenchmarkSummary90dStore reads 90 days of a 30 s check (259,200 stored
+// results) from the state store and computes its summary, uncached.
+func BenchmarkSummary90dStore(b *testing.B) {
+	ctx := context.Background()
+	st, err := statedb.Open(ctx, statedb.Options{Path: b.TempDir() + "/state.duckdb"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	res := series(now.AddDate(0, 0, -90), 90*2880, 30*time.Second, func(i int) bool { return i%1000 < 3 })
+	for i := 0; i < len(res); i += 20000 {
+		if err := st.AddCheckResults(ctx, res[i:min(i+20000, len(res))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	clock := now
+	r := New(Options{Store: st, Now: func() time.Time { return clock }})
+	r.SetChecks([]config.Check{{Name: "c", URL: "http://x/", Interval: config.Duration(30 * time.Second)}}, nil)
+	b.ResetTimer()
+	for range b.N {
+		clock = clock.Add(summaryTTL) // defeat the cache
+		if _, err := r.Summary(ctx, "c"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
