@@ -44,6 +44,8 @@ type Options struct {
 	// configuration and refuses PUT.
 	Config ConfigSource
 	Logger *slog.Logger
+	// Checks serves /api/v1/checks and /api/v1/push; nil answers 404.
+	Checks Checks
 }
 
 type handler struct {
@@ -54,6 +56,7 @@ type handler struct {
 	maxRange    time.Duration
 	now         func() time.Time
 	log         *slog.Logger
+	uptime      Checks
 }
 
 // New returns the handler of every path under /api/: the endpoints under
@@ -71,7 +74,7 @@ func New(opt Options) (http.Handler, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{q: opt.Query, status: opt.Status, projectList: opt.Projects, ingestURL: opt.IngestURL, maxRange: opt.MaxRange, now: opt.Now, log: opt.Logger.With("component", "api")}
+	h := &handler{q: opt.Query, status: opt.Status, projectList: opt.Projects, ingestURL: opt.IngestURL, maxRange: opt.MaxRange, now: opt.Now, log: opt.Logger.With("component", "api"), uptime: opt.Checks}
 	mux := http.NewServeMux()
 	for pattern, fn := range map[string]endpoint{
 		"/api/v1/services":           h.services,
@@ -99,6 +102,7 @@ func New(opt Options) (http.Handler, error) {
 	}
 	mux.Handle("/api/v1/issues/{id}/status", h.serveMethod(http.MethodPost, h.setIssueStatus))
 	mux.Handle("/api/v1/config", h.configHandler(opt.Config))
+	h.checkRoutes(mux)
 	if opt.Prometheus != nil {
 		for _, p := range []string{"/api/v1/query", "/api/v1/query_range", "/api/v1/labels", "/api/v1/label/{name}/values",
 			"/api/v1/series", "/api/v1/metadata", "/api/v1/status/buildinfo"} {

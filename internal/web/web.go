@@ -66,6 +66,8 @@ type Options struct {
 	MaxRange time.Duration
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Uptime feeds the checks pages; nil shows how to configure checks.
+	Uptime UptimeReader
 }
 
 type server struct {
@@ -104,6 +106,7 @@ func New(opt Options) (http.Handler, error) {
 	s.requestRoutes(mux)
 	s.errorRoutes(mux)
 	s.metricRoutes(mux)
+	s.checkRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", s.frame(r, "Not found"), errorPage{Message: fmt.Sprintf("There is no page at %s.", r.URL.Path)})
 	})

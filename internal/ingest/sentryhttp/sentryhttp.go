@@ -64,6 +64,10 @@ type Options struct {
 	Window func(telemetry.Signal) (min, max time.Time)
 	Logger *slog.Logger
 	Now    func() time.Time
+	// CheckIns, when set, is called for every check-in of an accepted
+	// request (after its batch is committed), with the check-in's duration
+	// and the time it was received: uptime push monitors take them.
+	CheckIns func(ctx context.Context, monitorSlug, status string, duration time.Duration, at time.Time)
 }
 
 // Handler serves the Sentry ingest endpoints.
@@ -213,6 +217,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, project int64, e
 	now := h.opt.Now()
 	var b telemetry.Batch
 	var eventID string
+	var checkIns []sentry.CheckIn
 	skipped := map[string]int{}
 	envelope := ep == endpointEnvelope || strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-sentry-envelope")
 	if envelope {
@@ -232,7 +237,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, project int64, e
 		for k, n := range env.Skipped {
 			skipped[k] += n
 		}
-		if eventID, err = h.envelopeItems(&b, env, proj, now); err != nil {
+		if eventID, err = h.envelopeItems(&b, &checkIns, env, proj, now); err != nil {
 			return h.fail(w, http.StatusBadRequest, err.Error())
 		}
 	} else {
@@ -261,6 +266,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, project int64, e
 			return h.appendFailed(w, r, err)
 		}
 	}
+	if h.opt.CheckIns != nil {
+		for _, ci := range checkIns {
+			h.opt.CheckIns(r.Context(), ci.MonitorSlug, ci.Status, time.Duration(ci.Duration*float64(time.Second)), now)
+		}
+	}
 	if len(skipped) > 0 {
 		h.log.Debug("skipped envelope items", "items", skipped)
 	}
@@ -281,9 +291,9 @@ func (h *Handler) eventLimit() int64 {
 	return 1 << 20
 }
 
-// envelopeItems decodes the kept items of an envelope into b and returns
-// the id of its event, if it has one.
-func (h *Handler) envelopeItems(b *telemetry.Batch, env *sentry.Envelope, proj state.Project, now time.Time) (string, error) {
+// envelopeItems decodes the kept items of an envelope into b (and its
+// check-ins into checkIns) and returns the id of its event, if it has one.
+func (h *Handler) envelopeItems(b *telemetry.Batch, checkIns *[]sentry.CheckIn, env *sentry.Envelope, proj state.Project, now time.Time) (string, error) {
 	var eventID string
 	for i, it := range env.Items {
 		switch it.Type {
@@ -307,6 +317,7 @@ func (h *Handler) envelopeItems(b *telemetry.Batch, env *sentry.Envelope, proj s
 				return "", fmt.Errorf("item %d (check_in): %w", i, err)
 			}
 			b.Logs = append(b.Logs, checkInLog(ci, proj, now))
+			*checkIns = append(*checkIns, ci)
 		}
 	}
 	return eventID, nil

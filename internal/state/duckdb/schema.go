@@ -56,4 +56,20 @@ var migrations = [][]string{
 			updated_at TIMESTAMP NOT NULL
 		)`,
 	},
+	// uptime: the results of uptime checks.
+	{
+		`CREATE TABLE check_results (
+			check_name  VARCHAR NOT NULL,
+			checked_at  TIMESTAMP NOT NULL,
+			ok          BOOLEAN NOT NULL,
+			duration_us BIGINT NOT NULL,
+			source      VARCHAR NOT NULL,
+			status      INTEGER NOT NULL,
+			error       VARCHAR NOT NULL,
+			conditions  VARCHAR NOT NULL,
+			trace_id    VARCHAR NOT NULL,
+			cert_expiry TIMESTAMP,
+			attempts    INTEGER NOT NULL
+		)`,
+	},
 }

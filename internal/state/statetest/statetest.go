@@ -47,6 +47,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"Closed", testClosed},
 		{"ConfigDocument", testConfigDocument},
+		{"CheckResults", testCheckResults}, {"ConcurrentCheckResults", testConcurrentCheckResults},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
