@@ -139,6 +139,8 @@ type Store interface {
 	SetIssueStatus(ctx context.Context, id int64, status, substatus string, at time.Time) error
 	// Close closes the store; later calls fail.
 	Close() error
+
+	AlertStore
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9-]{1,50}$`)

@@ -46,6 +46,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ConcurrentCounts", testConcurrentCounts},
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"Closed", testClosed},
+		{"Alerts", testAlerts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
