@@ -41,6 +41,7 @@ type Options struct {
 	// label/{name}/values, series, metadata and status/buildinfo.
 	Prometheus http.Handler
 	Logger     *slog.Logger
+	Alerts     AlertReader // alert rules and active alerts; nil: none
 }
 
 type handler struct {
@@ -95,6 +96,7 @@ func New(opt Options) (http.Handler, error) {
 		mux.Handle(pattern, h.serve(fn))
 	}
 	mux.Handle("/api/v1/issues/{id}/status", h.serveMethod(http.MethodPost, h.setIssueStatus))
+	registerAlerts(mux, h, opt.Alerts)
 	if opt.Prometheus != nil {
 		for _, p := range []string{"/api/v1/query", "/api/v1/query_range", "/api/v1/labels", "/api/v1/label/{name}/values",
 			"/api/v1/series", "/api/v1/metadata", "/api/v1/status/buildinfo"} {
