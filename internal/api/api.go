@@ -46,6 +46,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Checks serves /api/v1/checks and /api/v1/push; nil answers 404.
 	Checks Checks
+	Alerts AlertReader // alert rules and active alerts; nil: none
 }
 
 type handler struct {
@@ -103,6 +104,7 @@ func New(opt Options) (http.Handler, error) {
 	mux.Handle("/api/v1/issues/{id}/status", h.serveMethod(http.MethodPost, h.setIssueStatus))
 	mux.Handle("/api/v1/config", h.configHandler(opt.Config))
 	h.checkRoutes(mux)
+	registerAlerts(mux, h, opt.Alerts)
 	if opt.Prometheus != nil {
 		for _, p := range []string{"/api/v1/query", "/api/v1/query_range", "/api/v1/labels", "/api/v1/label/{name}/values",
 			"/api/v1/series", "/api/v1/metadata", "/api/v1/status/buildinfo"} {

@@ -141,6 +141,8 @@ type Store interface {
 	UptimeStore
 	// Close closes the store; later calls fail.
 	Close() error
+
+	AlertStore
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9-]{1,50}$`)

@@ -72,4 +72,37 @@ var migrations = [][]string{
 			attempts    INTEGER NOT NULL
 		)`,
 	},
+	// alert evaluator: instance state and the history of transitions.
+	{
+		`CREATE TABLE alert_instances (
+			rule         VARCHAR NOT NULL,
+			fingerprint  VARCHAR NOT NULL,
+			rule_hash    VARCHAR NOT NULL,
+			labels       VARCHAR NOT NULL,
+			state        VARCHAR NOT NULL,
+			since        TIMESTAMP,
+			active_at    TIMESTAMP,
+			cleared_at   TIMESTAMP,
+			fired_at     TIMESTAMP,
+			resolved_at  TIMESTAMP,
+			evaluated_at TIMESTAMP,
+			value        DOUBLE NOT NULL,
+			reason       VARCHAR NOT NULL,
+			datapoints   VARCHAR NOT NULL,
+			PRIMARY KEY (rule, fingerprint)
+		)`,
+		`CREATE SEQUENCE alert_history_ids START 1`,
+		`CREATE TABLE alert_history (
+			id          BIGINT PRIMARY KEY,
+			rule        VARCHAR NOT NULL,
+			fingerprint VARCHAR NOT NULL,
+			labels      VARCHAR NOT NULL,
+			from_state  VARCHAR NOT NULL,
+			to_state    VARCHAR NOT NULL,
+			changed_at  TIMESTAMP NOT NULL,
+			value       DOUBLE NOT NULL,
+			reason      VARCHAR NOT NULL
+		)`,
+		`CREATE INDEX alert_history_rule_at ON alert_history (rule, changed_at)`,
+	},
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Closed", testClosed},
 		{"ConfigDocument", testConfigDocument},
 		{"CheckResults", testCheckResults}, {"ConcurrentCheckResults", testConcurrentCheckResults},
+		{"Alerts", testAlerts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
