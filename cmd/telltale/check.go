@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/prometheus/prometheus/promql/parser"
-
 	"github.com/fibinc/telltale/internal/config"
-	"github.com/fibinc/telltale/internal/query/dialect"
-	"github.com/fibinc/telltale/internal/query/filter"
+	"github.com/fibinc/telltale/internal/app"
 )
 
 func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -43,7 +40,7 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	bad := 0
 	for _, file := range files {
-		f, err := config.Load(file, validators())
+		f, err := config.Load(file, app.Validators())
 		if err != nil {
 			bad++
 			fmt.Fprintln(stderr, err)
@@ -74,38 +71,4 @@ func summary(f *config.File) string {
 		n(len(f.Routes), "route", "routes") + ", " +
 		n(len(f.Silences), "silence", "silences") + ", " +
 		n(len(f.Maintenance), "maintenance window", "maintenance windows")
-}
-
-// validators returns the checks of the expression languages a
-// configuration holds, from the packages that run them: what both
-// `telltale check config` and the server (through the lead's wiring in
-// internal/app) validate a configuration with.
-//
-// TODO(lead): add, once merged,
-//
-//	opt.CheckCondition = uptime.CheckCondition
-//	opt.RuleCondition = alert.CheckCondition
-//	opt.Annotation = alert.CheckAnnotation
-//
-// and a metric filter check when internal/query exports one (its parser,
-// metricParseFilter, is unexported today).
-func validators() config.Options {
-	var opt config.Options
-	// The parser as internal/promql configures it for the engine.
-	promParser := parser.NewParser(parser.Options{})
-	opt.PromQL = func(s string) error {
-		_, err := promParser.ParseExpr(s)
-		return err
-	}
-	// The logs explorer's filter: parsed and compiled as Logs does
-	// (query.Service.CheckLogFilter), without needing a store.
-	opt.LogQuery = func(s string) error {
-		e, err := filter.Parse(s)
-		if err != nil {
-			return err
-		}
-		_, _, err = filter.Compile(e, dialect.DuckDB{})
-		return err
-	}
-	return opt
 }

@@ -44,23 +44,3 @@ func TestCheckConfig(t *testing.T) {
 		}
 	}
 }
-
-func TestValidators(t *testing.T) {
-	opt := validators()
-	for _, tt := range []struct {
-		check func(string) error
-		in    string
-		ok    bool
-	}{
-		{opt.PromQL, `sum by (job) (rate(http_requests_total[5m]))`, true},
-		{opt.PromQL, `sum by (job) (`, false},
-		{opt.PromQL, `foo @ 100`, true}, // the engine enables @
-		{opt.LogQuery, `service:api "timed out" level>=warn`, true},
-		{opt.LogQuery, `a "unterminated`, false},
-		{opt.LogQuery, `msg>3`, false}, // parses, but does not compile
-	} {
-		if err := tt.check(tt.in); (err == nil) != tt.ok {
-			t.Errorf("%q: %v, want ok=%v", tt.in, err, tt.ok)
-		}
-	}
-}

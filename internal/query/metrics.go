@@ -1290,3 +1290,12 @@ func (e *metricExp) quantile(q, vmin, vmax float64) (float64, bool) {
 	}
 	return 0, false
 }
+
+// CheckMetricFilter reports whether s is a valid label filter of
+// MetricQuery, for validating configurations before they run.
+func CheckMetricFilter(s string) error {
+	if _, err := metricParseFilter(s); err != nil {
+		return fmt.Errorf("invalid metric filter: %w", err)
+	}
+	return nil
+}
