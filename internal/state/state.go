@@ -137,6 +137,7 @@ type Store interface {
 	// status_changed = at; resolved_at = at when resolving; regressed_at = at
 	// when the substatus is regressed. ErrNotFound for an unknown issue.
 	SetIssueStatus(ctx context.Context, id int64, status, substatus string, at time.Time) error
+	NotifyStore
 	// Close closes the store; later calls fail.
 	Close() error
 }
