@@ -808,7 +808,8 @@ func (n *Notifier) send(ctx context.Context, ch *channelEntry, note *Notificatio
 			At: state.Timestamp(at), Channel: note.Channel, GroupKey: note.GroupKey, Status: note.Status,
 			Alerts: len(note.Alerts), Attempt: attempt, Outcome: state.OutcomeOK, Duration: took,
 		}
-		last := err == nil || IsPermanent(err) || waited+delay > budget || ctx.Err() != nil
+		deadline, _ := ctx.Deadline()
+		last := err == nil || IsPermanent(err) || waited+delay > budget || time.Until(deadline) < delay
 		if err != nil {
 			rec.Outcome = state.OutcomeFailed
 			if last {
