@@ -40,7 +40,10 @@ type Options struct {
 	// (internal/api/prom): /api/v1/query, query_range, labels,
 	// label/{name}/values, series, metadata and status/buildinfo.
 	Prometheus http.Handler
-	Logger     *slog.Logger
+	// Notify serves silences, notification attempts and channels
+	// (internal/api/notify.go); nil: empty lists, changes answer 503.
+	Notify Notifications
+	Logger *slog.Logger
 }
 
 type handler struct {
@@ -95,6 +98,7 @@ func New(opt Options) (http.Handler, error) {
 		mux.Handle(pattern, h.serve(fn))
 	}
 	mux.Handle("/api/v1/issues/{id}/status", h.serveMethod(http.MethodPost, h.setIssueStatus))
+	h.notifyRoutes(mux, opt.Notify)
 	if opt.Prometheus != nil {
 		for _, p := range []string{"/api/v1/query", "/api/v1/query_range", "/api/v1/labels", "/api/v1/label/{name}/values",
 			"/api/v1/series", "/api/v1/metadata", "/api/v1/status/buildinfo"} {
