@@ -24,8 +24,8 @@ type notificationsPage struct {
 	// Unlisted is set when Channel is not configured (any more): its
 	// attempts are still shown.
 	Unlisted bool
-	Attempts   []state.NotificationAttempt
-	Limit      int
+	Attempts []state.NotificationAttempt
+	Limit    int
 }
 
 // Took formats an attempt's duration.
