@@ -619,15 +619,19 @@ func (n *Notifier) flush(ctx context.Context, j *flushJob) {
 		return
 	}
 	var visible []*groupAlert
+	mutedFiring := map[string]bool{}
 	for _, ga := range j.alerts {
-		if !n.muted(j.cfg, ga.a.Labels, now) {
+		switch {
+		case !n.muted(j.cfg, ga.a.Labels, now):
 			visible = append(visible, ga)
+		case ga.a.Status(now) == StatusFiring:
+			mutedFiring[ga.fp] = true
 		}
 	}
 	results := make([]bool, len(j.channels))
 	var wg sync.WaitGroup
 	for i, ch := range j.channels {
-		wg.Go(func() { results[i] = n.deliver(ctx, j, ch, visible, now) })
+		wg.Go(func() { results[i] = n.deliver(ctx, j, ch, visible, mutedFiring, now) })
 	}
 	wg.Wait()
 	n.done(j, !slices.Contains(results, false), now)
@@ -662,7 +666,7 @@ func (n *Notifier) muted(cfg *runtimeConfig, labels map[string]string, now time.
 // deliver runs Alertmanager's dedup stage for one channel, then sends with
 // retries and writes the notification log. It reports false when the
 // delivery failed.
-func (n *Notifier) deliver(ctx context.Context, j *flushJob, ch *channelEntry, visible []*groupAlert, now time.Time) bool {
+func (n *Notifier) deliver(ctx context.Context, j *flushJob, ch *channelEntry, visible []*groupAlert, mutedFiring map[string]bool, now time.Time) bool {
 	lk := logKey(j.key, ch.cfg.Name)
 	n.smu.Lock()
 	entry, had := n.nflog[lk]
@@ -687,6 +691,13 @@ func (n *Notifier) deliver(ctx context.Context, j *flushJob, ch *channelEntry, v
 	}
 	reason := needsUpdate(prev, firing, resolved, ch.sendResolved, j.route.repeat, now)
 	if reason == "" {
+		// A muted alert leaves the log without a notification, so that it
+		// is notified as new if it still fires when the mute ends.
+		if prev != nil && slices.ContainsFunc(prev.Firing, func(fp string) bool { return mutedFiring[fp] }) {
+			e := *prev
+			e.Firing = slices.DeleteFunc(slices.Clone(prev.Firing), func(fp string) bool { return mutedFiring[fp] })
+			n.saveLog(ctx, lk, e)
+		}
 		return true
 	}
 	if !ch.sendResolved {
@@ -700,14 +711,20 @@ func (n *Notifier) deliver(ctx context.Context, j *flushJob, ch *channelEntry, v
 	if !ok {
 		return false
 	}
-	e := state.NotificationLog{GroupKey: j.key, Channel: ch.cfg.Name, Firing: firing, Resolved: resolved, SentAt: state.Timestamp(now)}
+	n.saveLog(ctx, lk, state.NotificationLog{GroupKey: j.key, Channel: ch.cfg.Name, Firing: firing, Resolved: resolved, SentAt: state.Timestamp(now)})
+	return true
+}
+
+// saveLog writes a notification log entry to the store and the cache. A
+// store failure is logged: the cache still has it, so only a restart
+// would re-send.
+func (n *Notifier) saveLog(ctx context.Context, lk string, e state.NotificationLog) {
 	if err := n.store.SaveNotificationLog(ctx, e); err != nil {
-		n.log.Error("cannot save notification log", "group", j.key, "channel", ch.cfg.Name, "err", err)
+		n.log.Error("cannot save notification log", "group", e.GroupKey, "channel", e.Channel, "err", err)
 	}
 	n.smu.Lock()
 	n.nflog[lk] = e
 	n.smu.Unlock()
-	return true
 }
 
 // needsUpdate is Alertmanager's dedup decision (notify/dedup_stage.go): it

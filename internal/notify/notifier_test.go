@@ -355,7 +355,13 @@ func TestSilences(t *testing.T) {
 	e.expect("ops")
 	e.at(5*time.Hour + 10*time.Minute + 30*time.Second)
 	e.expect("ops", gAPI+" firing repeat_interval_elapsed [a:firing b:firing]")
-	_ = pending
+	// Expiring the pending silence after it started: c still fires and
+	// is notified as new at the next flush.
+	if _, err := e.n.ExpireSilence(ctx, pending.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.at(5*time.Hour + 15*time.Minute + 30*time.Second)
+	e.expect("ops", gAPI+" firing new_alerts_in_group [a:firing b:firing c:firing]")
 }
 
 func TestMaintenance(t *testing.T) {
