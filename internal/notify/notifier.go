@@ -387,7 +387,7 @@ func (n *Notifier) place(ga *groupAlert, now time.Time, old map[string]*group) (
 
 func groupLabels(rt *route, labels map[string]string) map[string]string {
 	if rt.groupAll {
-		return maps(labels)
+		return cloneLabels(labels)
 	}
 	out := map[string]string{}
 	for _, k := range rt.groupBy {
@@ -398,7 +398,7 @@ func groupLabels(rt *route, labels map[string]string) map[string]string {
 	return out
 }
 
-func maps(m map[string]string) map[string]string {
+func cloneLabels(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
 		out[k] = v
@@ -794,7 +794,7 @@ func common(alerts []SentAlert, get func(SentAlert) map[string]string) map[strin
 	if len(alerts) == 0 {
 		return map[string]string{}
 	}
-	out := maps(get(alerts[0]))
+	out := cloneLabels(get(alerts[0]))
 	for _, a := range alerts[1:] {
 		m := get(a)
 		for k, v := range out {

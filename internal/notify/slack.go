@@ -45,7 +45,7 @@ func encodeSlack(n *Notification) ([]byte, error) {
 	title := n.Title()
 	head := "*" + slackEscape(title) + "*"
 	if n.ExternalURL != "" {
-		head = "*<" + slackEscape(n.ExternalURL) + "|" + slackEscape(title) + ">*"
+		head = "*<" + slackURL(n.ExternalURL) + "|" + slackEscape(title) + ">*"
 	}
 	blocks := []slackBlock{{Type: "section", Text: &slackText{"mrkdwn", head}}}
 	for _, status := range []string{StatusFiring, StatusResolved} {
@@ -80,7 +80,7 @@ func slackAlerts(n *Notification, status string) string {
 			b.WriteString(" — " + slackEscape(s))
 		}
 		if a.GeneratorURL != "" {
-			b.WriteString(" <" + slackEscape(a.GeneratorURL) + "|source>")
+			b.WriteString(" <" + slackURL(a.GeneratorURL) + "|source>")
 		}
 	}
 	if count == 0 {
@@ -117,3 +117,6 @@ func labelText(labels, common map[string]string) string {
 func slackEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
+
+// slackURL escapes a link target: a | would end it early.
+func slackURL(u string) string { return strings.ReplaceAll(slackEscape(u), "|", "%7C") }
