@@ -267,3 +267,34 @@ func TestExpireSilenceForm(t *testing.T) {
 		t.Errorf("POST without a notifier: %d", rec.Code)
 	}
 }
+
+// FuzzSilenceForm checks the form parser: no panic, one matcher per
+// non-blank line, and a duration that is accepted ends after the start.
+func FuzzSilenceForm(f *testing.F) {
+	f.Add("alertname=\"a\"\n\ninstance=\"b\"", "", "2h", "")
+	f.Add("a", "2026-05-04T10:00:00Z", "", "2026-05-04T09:00:00Z")
+	f.Add("", "now", "-1h", "x")
+	f.Add("a=\"b\"", "", "7d", "")
+	f.Fuzz(func(t *testing.T, matchers, starts, duration, ends string) {
+		req, err := silenceForm{Matchers: matchers, Starts: starts, Duration: duration, Ends: ends}.request(now)
+		if err != nil {
+			return
+		}
+		lines := 0
+		for _, l := range strings.Split(matchers, "\n") {
+			if strings.TrimSpace(l) != "" {
+				lines++
+			}
+		}
+		if len(req.Matchers) != lines {
+			t.Fatalf("%d matchers from %d lines", len(req.Matchers), lines)
+		}
+		from := req.StartsAt
+		if from.IsZero() {
+			from = now
+		}
+		if strings.TrimSpace(ends) == "" && strings.TrimSpace(duration) != "" && !req.EndsAt.After(from) {
+			t.Fatalf("duration %q gives end %v, not after %v", duration, req.EndsAt, from)
+		}
+	})
+}
