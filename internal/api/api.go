@@ -47,6 +47,9 @@ type Options struct {
 	// Checks serves /api/v1/checks and /api/v1/push; nil answers 404.
 	Checks Checks
 	Alerts AlertReader // alert rules and active alerts; nil: none
+	// Notify serves silences, notification attempts and channels
+	// (internal/api/notify.go); nil: empty lists, changes answer 503.
+	Notify Notifications
 }
 
 type handler struct {
@@ -105,6 +108,7 @@ func New(opt Options) (http.Handler, error) {
 	mux.Handle("/api/v1/config", h.configHandler(opt.Config))
 	h.checkRoutes(mux)
 	registerAlerts(mux, h, opt.Alerts)
+	h.notifyRoutes(mux, opt.Notify)
 	if opt.Prometheus != nil {
 		for _, p := range []string{"/api/v1/query", "/api/v1/query_range", "/api/v1/labels", "/api/v1/label/{name}/values",
 			"/api/v1/series", "/api/v1/metadata", "/api/v1/status/buildinfo"} {

@@ -24,7 +24,7 @@ func TestValidators(t *testing.T) {
 		{opt.Annotation, `{{ .Value }} on {{ .Labels.service }}`, true},
 		{opt.Annotation, `{{ .Value `, false},
 		{opt.MetricFilter, `service.name="pricing"`, true},
-		{opt.MetricFilter, `service.name=`, false},
+		{opt.MetricFilter, `="pricing"`, false},
 	} {
 		if err := tt.check(tt.in); (err == nil) != tt.ok {
 			t.Errorf("%q: %v, want ok=%v", tt.in, err, tt.ok)

@@ -139,6 +139,7 @@ type Store interface {
 	// when the substatus is regressed. ErrNotFound for an unknown issue.
 	SetIssueStatus(ctx context.Context, id int64, status, substatus string, at time.Time) error
 	UptimeStore
+	NotifyStore
 	// Close closes the store; later calls fail.
 	Close() error
 

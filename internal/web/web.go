@@ -62,6 +62,9 @@ type Options struct {
 	// PromQL evaluates the metrics explorer's PromQL mode; without it the
 	// mode says it is unavailable.
 	PromQL PromQL
+	// Notify serves the silences and notifications pages; without it they
+	// say notifications are not configured.
+	Notify Notifier
 	// MaxRange caps the time range of a page; default 31 days.
 	MaxRange time.Duration
 	Now      func() time.Time
@@ -107,6 +110,7 @@ func New(opt Options) (http.Handler, error) {
 	s.errorRoutes(mux)
 	s.metricRoutes(mux)
 	s.checkRoutes(mux)
+	s.silenceRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", s.frame(r, "Not found"), errorPage{Message: fmt.Sprintf("There is no page at %s.", r.URL.Path)})
 	})

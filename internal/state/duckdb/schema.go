@@ -105,4 +105,40 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX alert_history_rule_at ON alert_history (rule, changed_at)`,
 	},
+	// notify: silences of the API, the notification log, the attempt log.
+	{
+		`CREATE TABLE silences (
+			id         VARCHAR PRIMARY KEY,
+			matchers   VARCHAR NOT NULL,
+			starts_at  TIMESTAMP NOT NULL,
+			ends_at    TIMESTAMP NOT NULL,
+			created_by VARCHAR NOT NULL,
+			comment    VARCHAR NOT NULL,
+			created_at TIMESTAMP NOT NULL,
+			updated_at TIMESTAMP NOT NULL
+		)`,
+		`CREATE TABLE notification_log (
+			group_key VARCHAR NOT NULL,
+			channel   VARCHAR NOT NULL,
+			firing    VARCHAR NOT NULL,
+			resolved  VARCHAR NOT NULL,
+			sent_at   TIMESTAMP NOT NULL,
+			PRIMARY KEY (group_key, channel)
+		)`,
+		`CREATE SEQUENCE notification_attempt_ids START 1`,
+		`CREATE TABLE notification_attempts (
+			id          BIGINT PRIMARY KEY,
+			attempted_at TIMESTAMP NOT NULL,
+			channel     VARCHAR NOT NULL,
+			group_key   VARCHAR NOT NULL,
+			status      VARCHAR NOT NULL,
+			alerts      INTEGER NOT NULL,
+			attempt     INTEGER NOT NULL,
+			outcome     VARCHAR NOT NULL,
+			http_status INTEGER NOT NULL,
+			error       VARCHAR NOT NULL,
+			duration_us BIGINT NOT NULL
+		)`,
+		`CREATE INDEX notification_attempts_at ON notification_attempts (attempted_at)`,
+	},
 }

@@ -53,6 +53,7 @@ func Run(t *testing.T, open OpenFunc) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
 	}
+	runNotify(t, open)
 }
 
 var (
