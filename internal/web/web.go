@@ -62,6 +62,9 @@ type Options struct {
 	// PromQL evaluates the metrics explorer's PromQL mode; without it the
 	// mode says it is unavailable.
 	PromQL PromQL
+	// Alerts reads the alert rules and their state; without it the alerts
+	// page says alerting is not configured and the board shows no alerts.
+	Alerts AlertReader
 	// MaxRange caps the time range of a page; default 31 days.
 	MaxRange time.Duration
 	Now      func() time.Time
@@ -104,6 +107,7 @@ func New(opt Options) (http.Handler, error) {
 	s.requestRoutes(mux)
 	s.errorRoutes(mux)
 	s.metricRoutes(mux)
+	s.alertRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", s.frame(r, "Not found"), errorPage{Message: fmt.Sprintf("There is no page at %s.", r.URL.Path)})
 	})
