@@ -41,6 +41,7 @@ type boardPage struct {
 	Services  []boardService
 	IngestURL string
 	Counts    map[string]int // services per health mark
+	Firing    []firingAlert  // firing alerts, shown above the cards
 }
 
 type boardService struct {
@@ -104,7 +105,7 @@ func (s *server) board(r *http.Request, f *frame) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := boardPage{IngestURL: s.opt.IngestURL, Counts: map[string]int{}}
+	p := boardPage{IngestURL: s.opt.IngestURL, Counts: map[string]int{}, Firing: s.firingAlerts(f)}
 	health := map[string]string{}
 	for _, sv := range svcs {
 		if f.Env != "" && !slices.Contains(sv.Environments, f.Env) {

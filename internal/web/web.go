@@ -65,6 +65,9 @@ type Options struct {
 	// Notify serves the silences and notifications pages; without it they
 	// say notifications are not configured.
 	Notify Notifier
+	// Alerts reads the alert rules and their state; without it the alerts
+	// page says alerting is not configured and the board shows no alerts.
+	Alerts AlertReader
 	// MaxRange caps the time range of a page; default 31 days.
 	MaxRange time.Duration
 	Now      func() time.Time
@@ -111,6 +114,7 @@ func New(opt Options) (http.Handler, error) {
 	s.metricRoutes(mux)
 	s.checkRoutes(mux)
 	s.silenceRoutes(mux)
+	s.alertRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", s.frame(r, "Not found"), errorPage{Message: fmt.Sprintf("There is no page at %s.", r.URL.Path)})
 	})
