@@ -49,7 +49,7 @@ type silencesPage struct {
 type silenceRow struct {
 	notify.Silence
 	Expirable bool     // created through the API and not yet expired
-	Muted     []string // the firing alerts it mutes, as labelList writes them
+	Muted     []string // the firing alerts it mutes, as alertLabelText writes them
 }
 
 // silenceForm is the creation form's fields, as typed: a GET with these
@@ -89,7 +89,7 @@ func (s *server) silencesData(ctx context.Context, form silenceForm, formErr str
 	for _, sl := range list {
 		row := silenceRow{Silence: sl, Expirable: sl.Source == notify.SourceAPI && sl.State != notify.SilenceExpired}
 		for _, m := range sl.Muting {
-			row.Muted = append(row.Muted, labelList(m.Labels))
+			row.Muted = append(row.Muted, alertLabelText(m.Labels))
 		}
 		if sl.State == notify.SilenceExpired {
 			if len(p.Expired) < maxExpired {
@@ -230,8 +230,8 @@ func (r silenceRow) Window() string {
 	return a.Format("2006-01-02 15:04") + " – " + b.Format("2006-01-02 15:04 MST")
 }
 
-// labelList writes labels as "alertname k=v k=v", names sorted.
-func labelList(labels map[string]string) string {
+// alertLabelText writes labels as "alertname k=v k=v", names sorted.
+func alertLabelText(labels map[string]string) string {
 	var parts []string
 	if v, ok := labels["alertname"]; ok {
 		parts = append(parts, v)
