@@ -3,8 +3,9 @@
 //
 // Shutdown order: readiness off, ingest listeners stop (in-flight requests
 // finish, which waits for their commits; StatsD commits its last interval), the pipeline commits what is
-// queued, the issue tracker adds its last counts, the API server stops, the
-// state and the store close.
+// queued, the issue tracker adds its last counts, uptime checks and alert
+// rules stop, the notifier delivers what they reported, the API server
+// stops, the state and the store close.
 package app
 
 import (
@@ -74,6 +75,10 @@ type Options struct {
 	MemoryLimit string
 	// ShutdownTimeout bounds the graceful stop of each listener. Default 10s.
 	ShutdownTimeout time.Duration
+	// ConfigPath is the configuration file of uptime checks, alert rules
+	// and notifications (docs/design/alerting.md), reloaded on SIGHUP and
+	// POST /-/reload. Empty: the configuration set through the API, if any.
+	ConfigPath string
 
 	Logger *slog.Logger
 	// Ready, when set, is called once every listener serves.
@@ -204,6 +209,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 
+	promEngine, err := promql.New(promql.Options{Query: qs, Logger: log})
+	if err != nil {
+		return err
+	}
+
 	series := cardinality.New(cardinality.Options{MaxSeriesPerMetric: opt.MaxSeriesPerMetric})
 	seedSeries(ctx, qs, series, log)
 	reg.NewGaugeFunc("telltale_metric_series_active", "Metric series with a point in the last hour, as counted for the per-metric series limit.",
@@ -265,6 +275,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 		}
 	}
 
+	// Checks, rules and notifications start from a valid configuration or
+	// not at all: a broken file fails the start with every problem named.
+	alerts, err := newAlerting(opt.ConfigPath, sta, qs, promEngine, baseURL(httpLn.Addr()), log)
+	if err != nil {
+		return err
+	}
+	if err := alerts.manager.Load(ctx); err != nil {
+		return fmt.Errorf("cannot load the configuration: %w", err)
+	}
+
 	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
 		Appender: tracker, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Series: series, Logger: log,
 	})
@@ -276,6 +296,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 	// Sentry SDKs post to [/prefix]/api/<project>/envelope/ or /store/.
 	otlpMux.Handle("/", sentryhttp.New(sentryhttp.Options{
 		Appender: tracker, Projects: sta, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
+		CheckIns: func(ctx context.Context, slug, status string, took time.Duration, at time.Time) {
+			// A check-in for a monitor that is not a push check is kept
+			// as a log record only.
+			alerts.runner.CheckIn(ctx, slug, status, took, at)
+		},
 	}))
 	otlpSrv := &http.Server{Handler: otlpMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
@@ -296,21 +321,20 @@ func Run(ctx context.Context, opt Options) (err error) {
 	uiMux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	uiMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	uiMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	uiMux.HandleFunc("POST /-/reload", alerts.reloadHandler)
 	ingestURL := baseURL(otlpLn.Addr())
-	promEngine, err := promql.New(promql.Options{Query: qs, Logger: log})
-	if err != nil {
-		return err
-	}
 	promHandler, err := prom.New(prom.Options{Engine: promEngine, Logger: log})
 	if err != nil {
 		return err
 	}
-	apiHandler, err := api.New(api.Options{Query: qs, Status: tracker, Projects: sta, IngestURL: ingestURL, Prometheus: promHandler, Logger: log})
+	apiHandler, err := api.New(api.Options{Query: qs, Status: tracker, Projects: sta, IngestURL: ingestURL, Prometheus: promHandler,
+		Config: alerts.manager, Checks: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Logger: log})
 	if err != nil {
 		return err
 	}
 	uiMux.Handle("/api/", apiHandler)
-	webHandler, err := web.New(web.Options{Query: qs, PromQL: promEngine, Status: tracker, IngestURL: ingestURL, DSN: api.DSN(ingestURL, project), Logger: log})
+	webHandler, err := web.New(web.Options{Query: qs, PromQL: promEngine, Status: tracker, IngestURL: ingestURL, DSN: api.DSN(ingestURL, project),
+		Uptime: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -341,6 +365,17 @@ func Run(ctx context.Context, opt Options) (err error) {
 	pipeDone := make(chan struct{})
 	go func() { pipe.Run(pipeCtx); close(pipeDone) }()
 	goRun("retention", func() error { return ret.Run(runCtx) })
+	// The notifier outlives the checks and rules, so that what they
+	// report as they stop is still delivered.
+	notifyCtx, stopNotify := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNotify()
+	notifyDone := make(chan struct{})
+	go func() { alerts.notifier.Run(notifyCtx); close(notifyDone) }()
+	var alertWG sync.WaitGroup
+	alertWG.Add(3)
+	go func() { defer alertWG.Done(); alerts.runner.Run(runCtx) }()
+	go func() { defer alertWG.Done(); alerts.eval.Run(runCtx) }()
+	go func() { defer alertWG.Done(); alerts.watchSignals(runCtx) }()
 	trackerDone := make(chan struct{})
 	go func() { tracker.Run(pipeCtx); close(trackerDone) }()
 	goRun("OTLP/gRPC server", func() error { return grpcSrv.Serve(grpcLn) })
@@ -396,6 +431,9 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if err := <-statsdDone; err != nil {
 		log.Warn("StatsD listener stopped with an error", "err", err)
 	}
+	alertWG.Wait()
+	stopNotify()
+	<-notifyDone
 	stopPipe()
 	<-pipeDone
 	<-trackerDone
