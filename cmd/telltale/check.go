@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/fibinc/telltale/internal/config"
 	"github.com/fibinc/telltale/internal/app"
+	"github.com/fibinc/telltale/internal/config"
 )
 
 func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {

@@ -15,11 +15,11 @@ import (
 
 	"github.com/fibinc/telltale/internal/alert"
 	"github.com/fibinc/telltale/internal/config"
-	"github.com/fibinc/telltale/internal/query/filter"
-	"github.com/fibinc/telltale/internal/query/dialect"
 	"github.com/fibinc/telltale/internal/notify"
 	"github.com/fibinc/telltale/internal/promql"
 	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/query/dialect"
+	"github.com/fibinc/telltale/internal/query/filter"
 	"github.com/fibinc/telltale/internal/state"
 	"github.com/fibinc/telltale/internal/uptime"
 )

@@ -16,7 +16,6 @@ import (
 	"github.com/fibinc/telltale/internal/state"
 )
 
-
 // fakeNotifier is a real notifier on the test clock whose attempt log is
 // fixed (attempts come only from deliveries, which the notify package
 // tests).
