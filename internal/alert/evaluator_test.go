@@ -129,7 +129,7 @@ func TestEvaluatorNotifies(t *testing.T) {
 		Annotations: map[string]string{"summary": "errors at {{ .Value }}% (over {{ .Threshold }}) on {{ .Labels.alertname }}"},
 	}
 	e := newTestEvaluator(t, map[string]Source{"errors": values("1", "7", "8", "9", "2", "1", "1")}, nil, rec, rule)
-	if got := run(e, "errors", 0, 7); got != "OPFFPOO" {
+	if got := run(e, "errors", 0, 7); got != "OPFFOOO" {
 		t.Errorf("states %s", got)
 	}
 	if got, want := rec.summary(), "errors:firing@02 errors:firing@02 errors:resolved@04"; got != want {

@@ -265,7 +265,10 @@ func (in *Instance) Step(p Params, dp Datapoint) (Transition, bool) {
 		next := StateOK
 		if j.verdict == verdictNoData {
 			next = StateNoData
-		} else if j.anyBreach {
+		} else if j.anyBreach && from != StateFiring && (from == StatePending || dp.Outcome == OutcomeBreach || dp.Outcome == OutcomeMissing && p.Missing == config.MissingBreaching) {
+			// Breaches on their way to M of N. The breaches left in the
+			// window of an alert that stopped firing are not: it
+			// resolves to OK, and stays there until a new breach.
 			next = StatePending
 		}
 		if from == StateFiring && p.KeepFiringFor > 0 {

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// checkScanLimit bounds the results read per evaluation.
-const checkScanLimit = 1000
+// checkScanLimit: the store returns the latest results of the range, and
+// only the latest decides.
+const checkScanLimit = 1
 
 // checkSource reads an uptime check's stored results: the latest in the
 // window decides, 1 when it failed, 0 when it passed; no result is no

@@ -79,6 +79,18 @@ type Check struct {
 	Line   int               `yaml:"-"`      // where the check starts in its file
 }
 
+// Staleness is how old the latest result of the check may be while it
+// still tells the check's state: two intervals for a probe, so that one
+// slow run does not count as no data; the interval plus the grace for a
+// push check, after which a missed push is recorded anyway. A check rule's
+// default window is at least this.
+func (c Check) Staleness() Duration {
+	if c.Type == CheckPush {
+		return c.Interval + c.Grace
+	}
+	return 2 * c.Interval
+}
+
 // Missing-data treatments, as CloudWatch's TreatMissingData.
 const (
 	MissingMissing      = "missing"

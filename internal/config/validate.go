@@ -73,8 +73,12 @@ func (p *parser) validate(f *File, opt Options) {
 		p.check(&f.Checks[i], fmt.Sprintf("checks[%d]", i), opt)
 	}
 	p.names("rules", "rule", len(f.Rules), func(i int) string { return f.Rules[i].Name })
+	stale := make(map[string]Duration, len(f.Checks))
+	for _, c := range f.Checks {
+		stale[c.Name] = c.Staleness()
+	}
 	for i := range f.Rules {
-		p.rule(&f.Rules[i], fmt.Sprintf("rules[%d]", i), checks, opt)
+		p.rule(&f.Rules[i], fmt.Sprintf("rules[%d]", i), checks, stale, opt)
 	}
 	channels := p.names("channels", "channel", len(f.Channels), func(i int) string { return f.Channels[i].Name })
 	for i := range f.Channels {
@@ -291,7 +295,7 @@ func (p *parser) check(c *Check, path string, opt Options) {
 	p.labels(path+".labels", what, c.Labels)
 }
 
-func (p *parser) rule(r *Rule, path string, checks []string, opt Options) {
+func (p *parser) rule(r *Rule, path string, checks []string, stale map[string]Duration, opt Options) {
 	what := who("rule", r.Name, index(path))
 	var sources []string
 	for _, s := range []struct {
@@ -391,6 +395,11 @@ func (p *parser) rule(r *Rule, path string, checks []string, opt Options) {
 	}
 	if r.Window == 0 {
 		r.Window = r.Every
+		// A check rule looks at the check's latest result, which is up
+		// to an interval old when the rule runs.
+		if w := stale[r.Check]; r.Check != "" && w > r.Window {
+			r.Window = w
+		}
 	}
 	if r.Window > MaxWindow {
 		p.errAt(path+".window", "%s: window %v is longer than 7d", what, r.Window.D())
