@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -464,4 +465,87 @@ func (r *receiver) waitFor(t *testing.T, n int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestConfigReload changes the configuration of a running server through
+// SIGHUP and POST /-/reload: a valid file takes effect without losing the
+// state of the rules it keeps, a broken one is refused with its problems
+// named and the running configuration stays.
+func TestConfigReload(t *testing.T) {
+	db := newFlakyTCP(t)
+	db.setUp(false)
+	cfg := filepath.Join(t.TempDir(), "telltale.yaml")
+	base := fmt.Sprintf(`
+checks:
+  - {name: db, type: tcp, address: "%s", interval: 1s, timeout: 1s}
+rules:
+  - {name: db-down, check: db, every: 1s}
+`, db.addr)
+	writeFile(t, cfg, base)
+	s := start(t, t.TempDir(), "--config", cfg)
+	waitRules(t, s, map[string]string{"db-down": "FIRING"})
+	var before struct {
+		Data struct {
+			Instances []struct {
+				FiredAt time.Time `json:"fired_at"`
+			} `json:"instances"`
+		} `json:"data"`
+	}
+	s.get("/api/v1/rules/db-down", 200, &before)
+
+	// SIGHUP: a rule added, the firing one kept as it was.
+	writeFile(t, cfg, base+"  - {name: db-slow, check: db, every: 1s, datapoints: 5, to_alarm: 5}\n")
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	waitRules(t, s, map[string]string{"db-down": "FIRING", "db-slow": "FIRING"})
+	var after struct {
+		Data struct {
+			State     string `json:"state"`
+			Instances []struct {
+				FiredAt time.Time `json:"fired_at"`
+			} `json:"instances"`
+		} `json:"data"`
+	}
+	s.get("/api/v1/rules/db-down", 200, &after)
+	if len(after.Data.Instances) != 1 || len(before.Data.Instances) != 1 || !after.Data.Instances[0].FiredAt.Equal(before.Data.Instances[0].FiredAt) {
+		t.Errorf("db-down after reload: %+v, before %+v", after.Data, before.Data)
+	}
+
+	// POST /-/reload with a broken file: 400 naming the line, nothing
+	// changes.
+	writeFile(t, cfg, base+"  - {name: db-typo, check: dbx, every: 1s}\n")
+	resp, err := http.Post("http://"+s.ui+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `telltale.yaml:6:`) || !strings.Contains(string(body), `check "dbx" is not defined; did you mean db?`) {
+		t.Errorf("reload of a broken file: %d %s", resp.StatusCode, body)
+	}
+	waitRules(t, s, map[string]string{"db-down": "FIRING", "db-slow": "FIRING"})
+
+	// The file is the source of truth: the API does not replace it.
+	req, _ := http.NewRequest(http.MethodPut, "http://"+s.ui+"/api/v1/config", strings.NewReader("checks: []\n"))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("PUT /api/v1/config with a file: status %d, want 409", resp.StatusCode)
+	}
+
+	// A fixed file and POST /-/reload: the rule is gone, its alert
+	// resolved.
+	writeFile(t, cfg, base)
+	resp, err = http.Post("http://"+s.ui+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("reload: status %d", resp.StatusCode)
+	}
+	s.get("/api/v1/rules/db-slow", 404, nil)
+	s.healthy()
 }
