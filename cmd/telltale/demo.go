@@ -84,6 +84,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	logDir := filepath.Join(opt.DataDir, "demo-logs")
 	f := &fleet{exe: exe, logDir: logDir, stderr: stderr}
 	ferr := f.start(ctx, info, *rate)
+	if ferr == nil && opt.ConfigPath == "" {
+		// Not fatal: the demo's telemetry is worth seeing without checks.
+		if err := putDemoConfig(ctx, info, f); err != nil {
+			fmt.Fprintln(stderr, "telltale demo: cannot configure uptime checks and alert rules:", err)
+		}
+	}
 	if ferr == nil {
 		printBanner(stdout, info, f, *rate, *duration, dataGiven, logDir)
 		select {
@@ -313,4 +319,58 @@ Telltale demo: the FibPro fleet is running with traffic (%g requests/s, %s).
 		fmt.Fprintln(w, "\n  The data is in a temporary directory, deleted when the demo stops; keep it with --data-dir.")
 	}
 	fmt.Fprintln(w)
+}
+
+// putDemoConfig configures, through the API as a user could, an uptime
+// check of each FibPro service and alert rules on the fleet: a check
+// failing, an error rate, a latency and new issues.
+func putDemoConfig(ctx context.Context, info app.Info, f *fleet) error {
+	var b bytes.Buffer
+	b.WriteString("# The FibPro demo's checks and rules, set by telltale demo through PUT /api/v1/config.\nchecks:\n")
+	var names []string
+	for _, m := range f.members {
+		if m.addr == "" {
+			continue
+		}
+		names = append(names, m.name)
+		fmt.Fprintf(&b, "  - name: %s\n    url: http://%s/healthz\n    interval: 10s\n    conditions: [\"[STATUS] == 200\", \"[RESPONSE_TIME] < 500\"]\n    labels: {service: %s}\n", m.name, m.addr, m.name)
+	}
+	b.WriteString("rules:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  - name: %s-down\n    check: %s\n    every: 10s\n    datapoints: 3\n    to_alarm: 2\n    labels: {severity: page, service: %s}\n    annotations: {summary: \"%s fails its health check\"}\n", n, n, n, n)
+	}
+	b.WriteString(`  - name: fibfrontend-errors
+    service: {name: fibfrontend, measure: error_rate}
+    condition: "> 20"
+    window: 5m
+    every: 30s
+    labels: {severity: ticket, service: fibfrontend}
+    annotations: {summary: "fibfrontend fails {{ .Value }}% of its requests"}
+  - name: pricing-latency
+    service: {name: pricing, measure: p95}
+    condition: "> 500"
+    window: 5m
+    every: 30s
+    labels: {severity: ticket, service: pricing}
+  - name: new-issues
+    issues: {event: new}
+    window: 10m
+    every: 30s
+    labels: {severity: ticket}
+    annotations: {summary: "{{ .Value }} new issues in the last 10 minutes"}
+`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+loopback(info.HTTPAddr)+"/api/v1/config", &b)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("PUT /api/v1/config: %s: %s", resp.Status, msg)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -234,7 +235,14 @@ func uptimeOf(s Seconds) (bool, float64) {
 	if known <= 0 {
 		return false, 0
 	}
-	return true, 100 * s.Up / known
+	// Seconds are sums of float durations: snap their noise, so that no
+	// downtime reads 100, not 100.00000000000001 (1e-9 % of 90 days is
+	// 8 µs).
+	u := 100 * s.Up / known
+	if math.Abs(u-100) < 1e-9 {
+		u = 100
+	}
+	return true, min(100, max(0, u))
 }
 
 // percentiles returns p50, p95 (nearest rank) and the mean; it sorts ds.
