@@ -314,6 +314,7 @@ func browseDemo(t *testing.T, s *server) {
 
 	browseLogs(t, b)
 	browseMetrics(t, b)
+	browseAlerting(t, b)
 	browseHostile(t, b, s)
 
 	// The search box takes a service name to its page.
@@ -322,6 +323,35 @@ func browseDemo(t *testing.T, s *server) {
 		t.Errorf("searching pricing led to %q", got)
 	}
 	b.checkClean()
+}
+
+// browseAlerting follows the demo's uptime checks and alert rules (set by
+// telltale demo through the API): the checks list with its status bars, a
+// check's page with its results, the rules, and the silences page.
+func browseAlerting(t *testing.T, b *browser) {
+	b.click("header.top nav a", "Checks", "table.checks tr.check")
+	b.expect("checks", b.texts("table.checks tr.check a.check-link"), "fibfrontend", "pricing", "userstore")
+	if n := b.count("table.checks tr.check svg.statusbar, table.checks tr.check .statusbar"); n < 3 {
+		t.Errorf("%d status bars on the checks page, want one per check", n)
+	}
+	b.shot("checks")
+	b.click("table.checks a.check-link", "pricing", "table.results tr.result")
+	if n := b.count("table.results tr.result.ok"); n == 0 {
+		t.Error("no successful result on pricing's check page")
+	}
+	b.shot("check")
+
+	b.click("header.top nav a", "Alerts", "table.rules tr.rule")
+	b.expect("rules", b.texts("table.rules tr.rule a.rule-link"), "pricing-down", "fibfrontend-errors", "new-issues")
+	b.shot("alerts")
+	b.click("table.rules a.rule-link", "pricing-down", ".alert-page")
+	if n := b.count("dl.rule-def"); n != 1 {
+		t.Error("no definition on the rule page")
+	}
+	b.shot("alert")
+
+	b.click("header.top nav a", "Silences", "main")
+	b.shot("silences")
 }
 
 // browseLogs filters the logs explorer, follows a line to its request, and
