@@ -164,10 +164,15 @@ func (h *handler) serveMethod(method string, fn endpoint) http.Handler {
 	})
 }
 
+// errTooLarge marks a request body over its endpoint's limit: 413.
+var errTooLarge = errors.New("request body too large")
+
 // fail answers err with the status its kind calls for.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *paramError
 	switch {
+	case errors.Is(err, errTooLarge):
+		h.writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{err.Error()})
 	case errors.As(err, &pe), errors.Is(err, query.ErrInvalid):
 		h.writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
 	case errors.Is(err, query.ErrNotFound):

@@ -112,7 +112,7 @@ func (h *notifyAPI) createSilence(r *http.Request) (any, error) {
 		return nil, badParam("body", "cannot read: %v", err)
 	}
 	if len(data) > 1<<16 {
-		return nil, badParam("body", "larger than 64 KiB")
+		return nil, fmt.Errorf("%w: a silence is at most 64 KiB", errTooLarge)
 	}
 	var req notify.SilenceRequest
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -127,6 +127,14 @@ func TestCreateSilenceErrors(t *testing.T) {
 	}
 }
 
+func TestCreateSilenceTooLarge(t *testing.T) {
+	h, _ := notifyAPI(t, true)
+	big := `{"matchers": ["a=\"b\""], "comment": "` + strings.Repeat("x", 1<<16) + `", "ends": "2026-05-04T12:00:00Z"}`
+	if code, b := send(t, h, "POST", "/api/v1/silences", big); code != http.StatusRequestEntityTooLarge || !strings.Contains(b.Error, "64 KiB") {
+		t.Errorf("POST of %d bytes: %d %q, want 413 naming the limit", len(big), code, b.Error)
+	}
+}
+
 func TestChannelsRedacted(t *testing.T) {
 	h, _ := notifyAPI(t, true)
 	code, b := send(t, h, "GET", "/api/v1/channels", "")

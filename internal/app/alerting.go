@@ -128,5 +128,6 @@ func (a *alerting) reloadHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, source, path, _ := a.manager.Current()
-	fmt.Fprintf(w, "configuration reloaded from %s %s: %d checks, %d rules, %d channels\n", source, path, len(f.Checks), len(f.Rules), len(f.Channels))
+	from := map[string]string{config.SourceFile: path, config.SourceAPI: "the document set through the API", config.SourceNone: "nothing: no --config file and no document set through the API"}[source]
+	fmt.Fprintf(w, "configuration reloaded from %s: %d checks, %d rules, %d channels\n", from, len(f.Checks), len(f.Rules), len(f.Channels))
 }
