@@ -717,9 +717,11 @@ func (n *Notifier) deliver(ctx context.Context, j *flushJob, ch *channelEntry, v
 
 // saveLog writes a notification log entry to the store and the cache. A
 // store failure is logged: the cache still has it, so only a restart
-// would re-send.
+// would re-send. The write is not cancelled with ctx: a notification
+// delivered as the server stops must still be logged, or the next start
+// sends it again.
 func (n *Notifier) saveLog(ctx context.Context, lk string, e state.NotificationLog) {
-	if err := n.store.SaveNotificationLog(ctx, e); err != nil {
+	if err := n.store.SaveNotificationLog(context.WithoutCancel(ctx), e); err != nil {
 		n.log.Error("cannot save notification log", "group", e.GroupKey, "channel", e.Channel, "err", err)
 	}
 	n.smu.Lock()
