@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fibinc/telltale/internal/api"
+	"github.com/fibinc/telltale/internal/auth"
 	"github.com/fibinc/telltale/internal/query"
 	"github.com/fibinc/telltale/internal/state"
 )
@@ -198,6 +199,12 @@ type frame struct {
 	Keep  []param
 	Now   time.Time
 	Range query.TimeRange
+	// User is who is logged in (empty when no one is, or when the server
+	// runs without access control); CSRF is the token every POST form
+	// carries as hidden field "csrf".
+	User string
+	Role auth.Role
+	CSRF string
 }
 
 // Ranges are the choices of the time range picker.
@@ -221,6 +228,9 @@ func (s *server) frame(r *http.Request, title string) frame {
 		}
 	}
 	slices.SortStableFunc(f.Keep, func(a, b param) int { return strings.Compare(a.Key, b.Key) })
+	if p, ok := auth.FromContext(r.Context()); ok {
+		f.User, f.Role, f.CSRF = p.Name, p.Role, p.CSRF
+	}
 	return f
 }
 
