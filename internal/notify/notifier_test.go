@@ -608,3 +608,32 @@ func TestCreateSilenceValidation(t *testing.T) {
 		}
 	}
 }
+
+// ctxStore refuses writes with a cancelled context, as DuckDB does.
+type ctxStore struct{ state.NotifyStore }
+
+func (s ctxStore) SaveNotificationLog(ctx context.Context, e state.NotificationLog) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.NotifyStore.SaveNotificationLog(ctx, e)
+}
+
+// TestLogSavedAsServerStops checks that a notification delivered just as
+// the server stops is still logged, so that the next start does not send
+// it again.
+func TestLogSavedAsServerStops(t *testing.T) {
+	store := ctxStore{newMemStore()}
+	n := New(Options{Store: store})
+	if err := n.load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopping, cancel := context.WithCancel(ctx)
+	cancel()
+	e := state.NotificationLog{GroupKey: gAPI, Channel: "ops", Firing: []string{"a"}, SentAt: t0}
+	n.saveLog(stopping, logKey(e.GroupKey, e.Channel), e)
+	logs, err := store.NotificationLogs(ctx)
+	if err != nil || len(logs) != 1 || logs[0].GroupKey != gAPI {
+		t.Fatalf("logs after a save with a cancelled context = %+v, %v; want the entry", logs, err)
+	}
+}
