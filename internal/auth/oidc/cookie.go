@@ -60,7 +60,12 @@ func (s sealer) seal(st loginState) (string, error) {
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
 	_, _ = rand.Read(nonce) // never fails (crypto/rand crashes the program instead)
 	sealed := s.aead.Seal(nonce, nonce, plain, []byte(cookieName))
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
+	value := base64.RawURLEncoding.EncodeToString(sealed)
+	if len(value) > maxCookie {
+		// Not reachable with Begin's values (SafeReturnTo caps the path).
+		return "", fmt.Errorf("the login state is too long for a cookie (%d bytes)", len(value))
+	}
+	return value, nil
 }
 
 // open decrypts and checks a cookie value. Every failure is ErrNoLogin: to

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -269,9 +270,12 @@ func TestFinishFailures(t *testing.T) {
 				c := stopAtCallback(t)
 				u := h.callbackURL(t, c)
 				ck := c.Jar.Cookies(u)[0]
-				b := []byte(ck.Value)
+				b, err := base64.RawURLEncoding.DecodeString(ck.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
 				b[len(b)/2] ^= 1
-				ck.Value, ck.Path = string(b), callbackPath
+				ck.Value, ck.Path = base64.RawURLEncoding.EncodeToString(b), callbackPath
 				c.Jar.SetCookies(u, []*http.Cookie{ck})
 				get(t, c, u.String())
 			},
@@ -350,8 +354,10 @@ func TestFinishFailures(t *testing.T) {
 			wantErr: ErrIDToken, want: "audience",
 		},
 		{
-			name:    "wrong issuer",
-			setup:   func(o *oidctest.Options) { o.EditIDToken = func(c map[string]any) { c["iss"] = "https://evil.example" } },
+			name: "wrong issuer",
+			setup: func(o *oidctest.Options) {
+				o.EditIDToken = func(c map[string]any) { c["iss"] = "https://evil.example" }
+			},
 			wantErr: ErrIDToken, want: "different provider",
 		},
 		{
