@@ -17,15 +17,15 @@ func (c claims) str(name string) string {
 }
 
 // verified reads email_verified, which some providers send as the string
-// "true" rather than a boolean.
-func (c claims) verified() bool {
+// "true" rather than a boolean; present is false when there is none.
+func (c claims) verified() (verified, present bool) {
 	switch v := c.m["email_verified"].(type) {
 	case bool:
-		return v
+		return v, true
 	case string:
-		return strings.EqualFold(v, "true")
+		return strings.EqualFold(v, "true"), true
 	}
-	return false
+	return false, false
 }
 
 // lookup finds a claim by its exact name first (Auth0-style claims are

@@ -54,8 +54,10 @@ type Options struct {
 type Identity struct {
 	Issuer  string // the configured issuer
 	Subject string // stable, unique within the issuer
-	Email   string // "" when the provider sent none; verified otherwise
-	Name    string // name, else preferred_username, else ""
+	// Email is "" when the provider sent none or did not say it verified
+	// it (no email_verified claim).
+	Email string
+	Name  string // name, else preferred_username, else ""
 	// Role is viewer, editor or admin from the role claim, or "" when the
 	// provider says nothing that maps to a role.
 	Role string
@@ -308,10 +310,17 @@ func (p *Provider) Finish(w http.ResponseWriter, r *http.Request) (Identity, str
 		id.Name = c.str("preferred_username")
 	}
 	if email := c.str("email"); email != "" {
-		if !c.verified() {
-			return Identity{}, "", fmt.Errorf("%w: %s", ErrEmailNotVerified, email)
+		// An email the provider says it has not verified fails the login;
+		// one it says nothing about (Entra ID) is dropped, since it may be
+		// anyone's.
+		switch verified, present := c.verified(); {
+		case verified:
+			id.Email = email
+		case present:
+			return Identity{}, "", fmt.Errorf("%w: %s", ErrEmailNotVerified, printable(email, 200))
+		default:
+			p.log.Debug("OIDC email dropped: the provider does not say it is verified", "subject", id.Subject)
 		}
-		id.Email = email
 	}
 	if p.roleClaim != "" {
 		values := c.values(p.roleClaim)

@@ -492,6 +492,8 @@ func TestUserInfoFallback(t *testing.T) {
 			Identity{Subject: "user-1"}},
 		{"preferred_username as name", oidctest.Options{User: oidctest.User{Name: "-", Claims: map[string]any{"preferred_username": "ada"}}},
 			Identity{Subject: "user-1", Email: "user@example.com", Name: "ada"}},
+		{"email_verified absent", oidctest.Options{EditIDToken: func(c map[string]any) { delete(c, "email_verified") }},
+			Identity{Subject: "user-1", Name: "Test User"}},
 		{"email_verified as string", oidctest.Options{EditIDToken: func(c map[string]any) { c["email_verified"] = "true" }},
 			Identity{Subject: "user-1", Email: "user@example.com", Name: "Test User"}},
 	}
