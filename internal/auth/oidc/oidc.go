@@ -286,7 +286,7 @@ func (p *Provider) Finish(w http.ResponseWriter, r *http.Request) (Identity, str
 	}
 	idt, err := p.verifier.Verify(ctx, raw)
 	if err != nil {
-		return Identity{}, "", fmt.Errorf("%w: %s", ErrIDToken, strings.TrimPrefix(err.Error(), "oidc: "))
+		return Identity{}, "", fmt.Errorf("%w: %s", ErrIDToken, printable(strings.TrimPrefix(err.Error(), "oidc: "), 300))
 	}
 	if !sameState(idt.Nonce, st.Nonce) {
 		return Identity{}, "", fmt.Errorf("%w: the nonce is not this login's", ErrIDToken)
@@ -298,7 +298,9 @@ func (p *Provider) Finish(w http.ResponseWriter, r *http.Request) (Identity, str
 	if err := idt.Claims(&c.m); err != nil {
 		return Identity{}, "", fmt.Errorf("%w: cannot decode claims: %v", ErrIDToken, err)
 	}
-	if azp, _ := c.m["azp"].(string); len(idt.Audience) > 1 && azp != "" && azp != p.oauth.ClientID {
+	// OIDC Core 3.1.3.7: a token for several audiences names the party it
+	// was issued to in azp, which must be us.
+	if azp, _ := c.m["azp"].(string); azp != "" && azp != p.oauth.ClientID {
 		return Identity{}, "", fmt.Errorf("%w: issued to another client (azp %q)", ErrIDToken, azp)
 	}
 	if err := p.addUserInfo(ctx, tok, idt.Subject, &c); err != nil {
@@ -343,7 +345,7 @@ func (p *Provider) addUserInfo(ctx context.Context, tok *oauth2.Token, subject s
 	}
 	ui, err := p.discovered.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 	if err != nil {
-		return fmt.Errorf("%w: cannot read userinfo: %s", ErrIDToken, printable(strings.TrimPrefix(err.Error(), "oidc: "), 200))
+		return fmt.Errorf("%w: cannot read userinfo: %s", ErrIDToken, printable(strings.TrimPrefix(err.Error(), "oidc: "), 300))
 	}
 	if ui.Subject != subject {
 		return fmt.Errorf("%w: userinfo is about another subject", ErrIDToken)

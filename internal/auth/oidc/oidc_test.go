@@ -381,6 +381,14 @@ func TestFinishFailures(t *testing.T) {
 			wantErr: ErrIDToken, want: "azp",
 		},
 		{
+			name: "userinfo about another subject",
+			setup: func(o *oidctest.Options) {
+				o.ClaimsInUserInfoOnly = true
+				o.EditUserInfo = func(c map[string]any) { c["sub"] = "someone-else" }
+			},
+			wantErr: ErrIDToken, want: "userinfo is about another subject",
+		},
+		{
 			name:    "unverified email",
 			setup:   func(o *oidctest.Options) { o.User.EmailUnverified = true },
 			wantErr: ErrEmailNotVerified, want: "user@example.com",

@@ -67,6 +67,8 @@ type Options struct {
 	// EditIDToken, when set, may change the ID token's claims just before
 	// they are signed (wrong audience, issuer, nonce, ...).
 	EditIDToken func(claims map[string]any)
+	// EditUserInfo, when set, may change the /userinfo answer.
+	EditUserInfo func(claims map[string]any)
 }
 
 // Stats count what the provider was asked.
@@ -413,6 +415,9 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := profileClaims(u)
 	claims["sub"] = u.Subject
+	if p.opt.EditUserInfo != nil {
+		p.opt.EditUserInfo(claims)
+	}
 	writeJSON(w, http.StatusOK, claims)
 }
 
