@@ -105,10 +105,10 @@ func pickRole(values []string, roleMap map[string]string) string {
 }
 
 // ParseRoleMap parses the --oidc-role-map flag: comma-separated
-// value=role pairs, e.g. "admins=admin,devs=editor". A value may contain
-// "=" (the last one separates the role: "cn=ops,..." does not work because
-// of the comma, "team=ops=editor" does); roles are viewer, editor or
-// admin. An empty string gives an empty map.
+// value=role pairs, e.g. "admins=admin,devs=editor". Roles are viewer,
+// editor or admin (any case); a claim value may contain "=" (the last one
+// separates the role) but not ","; spaces around either side are trimmed.
+// An empty string gives an empty map.
 func ParseRoleMap(s string) (map[string]string, error) {
 	m := map[string]string{}
 	if strings.TrimSpace(s) == "" {
