@@ -29,6 +29,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/fibinc/telltale/internal/decode/jsonlog"
+	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -79,6 +80,10 @@ type Options struct {
 	// Decode holds the decoder's limits (MaxLineBytes, MaxLines,
 	// MaxAttributes); its time and resource fields are set per request.
 	Decode jsonlog.Options
+	// Keys, when set, checks each request's ingest key before its body is
+	// read (401), and its lines against the key's rate (429) and the
+	// per-request limit (413). Nil accepts every request.
+	Keys *ingestkey.Keys
 }
 
 // handler serves POST /api/v1/logs.
@@ -146,6 +151,15 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) outcome {
 			"unsupported Content-Type %q: use application/x-ndjson, application/jsonl, application/json or text/plain", r.Header.Get("Content-Type")))
 	}
 
+	var key *ingestkey.Key
+	if h.opt.Keys != nil {
+		var err error
+		if key, err = h.opt.Keys.Authenticate(h.opt.Keys.FromHeader(r.Header), selfmetrics.SourceJSON); err != nil {
+			return h.fail(w, http.StatusUnauthorized, err.Error())
+		}
+		r = r.WithContext(ingestkey.WithKey(r.Context(), key))
+	}
+
 	buf := h.getBuffer()
 	defer h.putBuffer(buf)
 	if status, err := h.readBody(w, r, buf); err != nil {
@@ -169,6 +183,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) outcome {
 			status = http.StatusRequestEntityTooLarge
 		}
 		return h.fail(w, status, err.Error())
+	}
+	if h.opt.Keys != nil {
+		if le := h.opt.Keys.Admit(key, len(res.Logs)+res.Rejected, selfmetrics.SourceJSON); le != nil {
+			if le.Status == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", le.RetryAfterHeader())
+			}
+			return h.fail(w, le.Status, le.Error())
+		}
 	}
 
 	resp := response{Accepted: len(res.Logs), Rejected: res.Rejected, Errors: make([]lineError, len(res.Errors)), DroppedAttributes: res.DroppedAttributes}
