@@ -1,11 +1,13 @@
-// Package ingestkeytest builds ingest keys over a real state store for the
-// tests of the ingest listeners: two projects, a good key, a revoked one,
-// one of the other project, and a clock the test moves.
+// Package ingestkeytest builds ingest keys for the tests of the ingest
+// listeners: two projects, a good key, a revoked one, one of the other
+// project, and a clock the test moves. The store is in memory (MemStore),
+// so that listener tests do not link DuckDB; the real stores pass the
+// conformance suite of internal/state/statetest.
 package ingestkeytest
 
 import (
 	"context"
-	"path/filepath"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -13,13 +15,12 @@ import (
 	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/state"
-	statedb "github.com/fibinc/telltale/internal/state/duckdb"
 )
 
-// Fixture is a Keys over a state store in a temporary directory.
+// Fixture is a Keys over a MemStore.
 type Fixture struct {
 	Keys    *ingestkey.Keys
-	Store   *statedb.Store
+	Store   *MemStore
 	Metrics *ingestkey.Metrics
 	// Project has the keys Good and Revoked; Other has OtherKey.
 	Project, Other          state.Project
@@ -34,11 +35,8 @@ type Fixture struct {
 func New(t testing.TB, opt ingestkey.Options) *Fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := statedb.Open(ctx, statedb.Options{Path: filepath.Join(t.TempDir(), statedb.FileName)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := &MemStore{}
+	var err error
 	f := &Fixture{Store: st, Metrics: ingestkey.NewMetrics(selfmetrics.New()), now: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)}
 	if f.Project, err = st.CreateProject(ctx, "web", "Web"); err != nil {
 		t.Fatal(err)
@@ -103,4 +101,84 @@ func (f *Fixture) BadKeys(perProject bool) []BadKey {
 		bad = append(bad, BadKey{"other project's key", f.OtherKey})
 	}
 	return bad
+}
+
+// MemStore is an ingestkey.Store in memory, with the rules of the real
+// stores. Safe for concurrent use.
+type MemStore struct {
+	mu       sync.Mutex
+	projects []state.Project
+	keys     []state.IngestKey
+}
+
+// Projects implements ingestkey.Store.
+func (m *MemStore) Projects(ctx context.Context) ([]state.Project, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]state.Project(nil), m.projects...), nil
+}
+
+// CreateProject implements ingestkey.Store.
+func (m *MemStore) CreateProject(ctx context.Context, slug, name string) (state.Project, error) {
+	if err := state.CheckSlug(slug); err != nil {
+		return state.Project{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.projects {
+		if p.Slug == slug {
+			return state.Project{}, fmt.Errorf("project %q: %w", slug, state.ErrExists)
+		}
+	}
+	if name == "" {
+		name = slug
+	}
+	p := state.Project{ID: int64(len(m.projects) + 1), Slug: slug, Name: name, PublicKey: state.NewPublicKey(), CreatedAt: state.Timestamp(time.Now())}
+	m.projects = append(m.projects, p)
+	m.keys = append(m.keys, state.IngestKey{ID: int64(len(m.keys) + 1), ProjectID: p.ID, Name: state.FirstKeyName, Key: p.PublicKey, CreatedAt: p.CreatedAt})
+	return p, nil
+}
+
+// CreateIngestKey implements state.IngestKeyStore.
+func (m *MemStore) CreateIngestKey(ctx context.Context, projectID int64, name string, rateLimit float64) (state.IngestKey, error) {
+	if err := state.CheckIngestKey(name, rateLimit); err != nil {
+		return state.IngestKey{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if projectID <= 0 || projectID > int64(len(m.projects)) {
+		return state.IngestKey{}, fmt.Errorf("project %d: %w", projectID, state.ErrNotFound)
+	}
+	k := state.IngestKey{ID: int64(len(m.keys) + 1), ProjectID: projectID, Name: name, Key: state.NewPublicKey(), RateLimit: rateLimit, CreatedAt: state.Timestamp(time.Now())}
+	m.keys = append(m.keys, k)
+	return k, nil
+}
+
+// IngestKeys implements state.IngestKeyStore.
+func (m *MemStore) IngestKeys(ctx context.Context, projectID int64) ([]state.IngestKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []state.IngestKey
+	for _, k := range m.keys {
+		if projectID == 0 || k.ProjectID == projectID {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// RevokeIngestKey implements state.IngestKeyStore.
+func (m *MemStore) RevokeIngestKey(ctx context.Context, projectID, keyID int64, at time.Time) (state.IngestKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.keys {
+		k := &m.keys[i]
+		if k.ID == keyID && k.ProjectID == projectID {
+			if k.RevokedAt.IsZero() {
+				k.RevokedAt = state.Timestamp(at)
+			}
+			return *k, nil
+		}
+	}
+	return state.IngestKey{}, fmt.Errorf("ingest key %d of project %d: %w", keyID, projectID, state.ErrNotFound)
 }
