@@ -6,7 +6,9 @@
 // Lines are decoded by internal/decode/jsonlog; a bad line is rejected alone
 // and reported by number in the answer. A request is answered 200 only once
 // its records are committed, 429 with Retry-After when the ingest queue is
-// full, and 503 with Retry-After while shutting down.
+// full, and 503 with Retry-After while shutting down. With Options.Keys, a
+// request without a valid ingest key is answered 401 before its body is
+// read, one over its key's rate 429 (see internal/ingest/ingestkey).
 package jsonlogs
 
 import (

@@ -5,7 +5,9 @@
 //
 // An Export returns only once its records are committed. Overload is answered
 // with UNAVAILABLE and a RetryInfo detail, so that exporters retry instead of
-// dropping data.
+// dropping data. With Options.Keys, a request without a valid ingest key in
+// its metadata is UNAUTHENTICATED, one over its key's rate
+// RESOURCE_EXHAUSTED with RetryInfo (see internal/ingest/ingestkey).
 package otlpgrpc
 
 import (

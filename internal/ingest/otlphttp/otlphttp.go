@@ -5,7 +5,9 @@
 //
 // A request is answered only once its records are committed, so a 200 means
 // the data is durable. Overload is answered with 503 and Retry-After, so that
-// exporters retry instead of dropping data.
+// exporters retry instead of dropping data. With Options.Keys, a request
+// without a valid ingest key is answered 401 before its body is read, one
+// over its key's rate 429 with Retry-After (see internal/ingest/ingestkey).
 package otlphttp
 
 import (
