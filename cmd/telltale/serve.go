@@ -13,6 +13,7 @@ import (
 
 	"github.com/fibinc/telltale/internal/app"
 	"github.com/fibinc/telltale/internal/ingest/cardinality"
+	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
 
@@ -69,6 +70,11 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	fs.IntVar(&opt.QueueRecords, "queue-records", 200_000, "records that may wait for a commit, per signal, before ingest answers 503")
 	fs.StringVar(&opt.MemoryLimit, "memory-limit", "256MB", "memory limit of the embedded database")
 	fs.StringVar(&opt.ConfigPath, "config", "", "YAML file of uptime checks, alert rules and notifications (check it with telltale check config; reloaded on SIGHUP and POST /-/reload)")
+	ingestAuth := fs.Bool("ingest-auth", true, "require an ingest key on OTLP, JSON logs and Sentry, and limit StatsD to --statsd-allow; false is for local development only")
+	fs.StringVar(&opt.IngestKeyHeader, "ingest-key-header", "", "header (and gRPC metadata key) carrying the raw ingest key, instead of Authorization: Bearer <key>")
+	ingestRate := fs.Float64("ingest-rate", ingestkey.DefaultRate, "records per second an ingest key may send unless it has its own limit (bursts of 2 s); 0 means no limit")
+	maxRecords := fs.Int("max-records-per-request", ingestkey.DefaultMaxRecordsPerRequest, "records one ingest request may carry (larger ones are refused with 413); 0 means no limit")
+	statsdAllow := fs.String("statsd-allow", ingestkey.DefaultStatsDAllow, "comma-separated networks StatsD accepts packets and connections from")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 
@@ -98,6 +104,33 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 		default:
 			opt.MaxSeriesPerMetric = *maxSeries
 		}
+		opt.IngestAuthOff = !*ingestAuth
+		if opt.IngestKeyHeader != "" {
+			if err := ingestkey.CheckHeaderName(opt.IngestKeyHeader); err != nil {
+				return opt, usageError{fmt.Errorf("invalid -ingest-key-header: %w", err)}
+			}
+		}
+		switch {
+		case *ingestRate < 0 || *ingestRate != *ingestRate:
+			return opt, usageError{fmt.Errorf("invalid -ingest-rate %v: want 0 (no limit) or more records per second", *ingestRate)}
+		case *ingestRate == 0:
+			opt.IngestRate = -1 // app.Options: negative turns the limit off
+		default:
+			opt.IngestRate = *ingestRate
+		}
+		switch {
+		case *maxRecords < 0:
+			return opt, usageError{fmt.Errorf("invalid -max-records-per-request %d: want 0 (no limit) or more", *maxRecords)}
+		case *maxRecords == 0:
+			opt.MaxRecordsPerRequest = -1
+		default:
+			opt.MaxRecordsPerRequest = *maxRecords
+		}
+		allow, err := ingestkey.ParsePrefixes(*statsdAllow)
+		if err != nil {
+			return opt, usageError{fmt.Errorf("invalid -statsd-allow: %w", err)}
+		}
+		opt.StatsDAllow = allow
 		opt.MaxDiskBytes = int64(maxDisk)
 		opt.MaxBodyBytes = int64(maxBody)
 		return opt, nil

@@ -50,6 +50,9 @@ type Options struct {
 	// Notify serves silences, notification attempts and channels
 	// (internal/api/notify.go); nil: empty lists, changes answer 503.
 	Notify Notifications
+	// Keys creates projects and manages ingest keys
+	// (internal/api/projects.go); nil: changes answer 503.
+	Keys IngestKeys
 }
 
 type handler struct {
@@ -92,7 +95,6 @@ func New(opt Options) (http.Handler, error) {
 		"/api/v1/issues/{id}":        h.issue,
 		"/api/v1/issues/{id}/events": h.issueEvents,
 		"/api/v1/events/{event_id}":  h.event,
-		"/api/v1/projects":           h.projects,
 
 		"/api/v1/series/services":              h.servicesSeries,
 		"/api/v1/services/{name}/series":       h.serviceSeries,
@@ -109,6 +111,7 @@ func New(opt Options) (http.Handler, error) {
 	h.checkRoutes(mux)
 	registerAlerts(mux, h, opt.Alerts)
 	h.notifyRoutes(mux, opt.Notify)
+	h.projectRoutes(mux, opt.Keys)
 	if opt.Prometheus != nil {
 		for _, p := range []string{"/api/v1/query", "/api/v1/query_range", "/api/v1/labels", "/api/v1/label/{name}/values",
 			"/api/v1/series", "/api/v1/metadata", "/api/v1/status/buildinfo"} {

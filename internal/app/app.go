@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ import (
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/api/prom"
 	"github.com/fibinc/telltale/internal/ingest/cardinality"
+	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/ingest/jsonlogs"
 	"github.com/fibinc/telltale/internal/ingest/otlpgrpc"
 	"github.com/fibinc/telltale/internal/ingest/otlphttp"
@@ -80,6 +82,22 @@ type Options struct {
 	// POST /-/reload. Empty: the configuration set through the API, if any.
 	ConfigPath string
 
+	// IngestAuthOff turns ingest key checks off (--ingest-auth=false): any
+	// client may send, StatsD from anywhere. For local development only;
+	// the server says so loudly at start.
+	IngestAuthOff bool
+	// IngestKeyHeader is the header (and gRPC metadata key) that carries
+	// ingest keys; "" means Authorization: Bearer <key>.
+	IngestKeyHeader string
+	// IngestRate is a key's default rate limit in records per second:
+	// 0 means 100,000, negative no limit.
+	IngestRate float64
+	// MaxRecordsPerRequest bounds the records of one ingest request: 0
+	// means 100,000, negative no limit.
+	MaxRecordsPerRequest int
+	// StatsDAllow lists the networks StatsD accepts; nil means loopback.
+	StatsDAllow []netip.Prefix
+
 	Logger *slog.Logger
 	// Ready, when set, is called once every listener serves.
 	Ready func(Info)
@@ -92,6 +110,8 @@ type Info struct {
 	OTLPGRPCAddr, OTLPHTTPAddr, HTTPAddr string
 	StatsDAddr                           string // UDP; "" when off
 	DSN                                  string
+	// IngestKey is the default project's first active ingest key.
+	IngestKey string
 }
 
 // DefaultRetention returns the age limit of a signal that Options do not
@@ -169,6 +189,14 @@ func Run(ctx context.Context, opt Options) (err error) {
 
 	reg := selfmetrics.New()
 	ingestMetrics := selfmetrics.NewIngest(reg)
+	keys, ingestKey, err := ingestKeys(ctx, opt, sta, reg, project, log)
+	if err != nil {
+		return err
+	}
+	dsnProject := project
+	if ingestKey != "" {
+		dsnProject.PublicKey = ingestKey
+	}
 	commitSeconds := reg.NewHistogram("telltale_commit_duration_seconds", "Time to commit one group of records to the store.",
 		[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "signal")
 	commitRecords := reg.NewCounter("telltale_commit_records_total", "Records committed to the store.", "signal")
@@ -268,8 +296,13 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 	if opt.StatsDAddr != statsdingest.Disabled {
+		allow := opt.StatsDAllow
+		if opt.IngestAuthOff {
+			allow = ingestkey.MustPrefixes("0.0.0.0/0,::/0")
+		}
 		statsd, err = statsdingest.Listen(statsdingest.Options{UDPAddr: opt.StatsDAddr, TCPAddr: opt.StatsDAddr,
-			FlushInterval: opt.StatsDFlushInterval, Appender: pipe, Series: series, Window: window, Metrics: ingestMetrics, Logger: log})
+			FlushInterval: opt.StatsDFlushInterval, Appender: pipe, Series: series, Window: window, Metrics: ingestMetrics, Logger: log,
+			Allow: allow, Denied: keys.Metrics().StatsDDenied})
 		if err != nil {
 			return err
 		}
@@ -286,16 +319,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 
 	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
-		Appender: tracker, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Series: series, Logger: log,
+		Appender: tracker, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Series: series, Logger: log, Keys: keys,
 	})
 	otlpMux := http.NewServeMux()
 	otlpMux.Handle("/v1/", otlphttp.New(otlphttp.Options{
-		Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Series: series, Logger: log,
+		Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Series: series, Logger: log, Keys: keys,
 	}))
-	otlpMux.Handle("/api/v1/logs", jsonlogs.New(jsonlogs.Options{Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log}))
+	otlpMux.Handle("/api/v1/logs", jsonlogs.New(jsonlogs.Options{Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log, Keys: keys}))
 	// Sentry SDKs post to [/prefix]/api/<project>/envelope/ or /store/.
 	otlpMux.Handle("/", sentryhttp.New(sentryhttp.Options{
-		Appender: tracker, Projects: sta, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
+		Appender: tracker, Keys: keys, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
 		CheckIns: func(ctx context.Context, slug, status string, took time.Duration, at time.Time) {
 			// A check-in for a monitor that is not a push check is kept
 			// as a log record only.
@@ -328,13 +361,13 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 	apiHandler, err := api.New(api.Options{Query: qs, Status: tracker, Projects: sta, IngestURL: ingestURL, Prometheus: promHandler,
-		Config: alerts.manager, Checks: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Logger: log})
+		Config: alerts.manager, Checks: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Logger: log, Keys: keys})
 	if err != nil {
 		return err
 	}
 	uiMux.Handle("/api/", apiHandler)
-	webHandler, err := web.New(web.Options{Query: qs, PromQL: promEngine, Status: tracker, IngestURL: ingestURL, DSN: api.DSN(ingestURL, project),
-		Uptime: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Logger: log})
+	webHandler, err := web.New(web.Options{Query: qs, PromQL: promEngine, Status: tracker, IngestURL: ingestURL, DSN: api.DSN(ingestURL, dsnProject),
+		Uptime: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Logger: log, Projects: keys, IngestKeyHeader: opt.IngestKeyHeader})
 	if err != nil {
 		return err
 	}
@@ -365,6 +398,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	pipeDone := make(chan struct{})
 	go func() { pipe.Run(pipeCtx); close(pipeDone) }()
 	goRun("retention", func() error { return ret.Run(runCtx) })
+	wg.Go(func() { keys.Run(runCtx) })
 	// The notifier outlives the checks and rules, so that what they
 	// report as they stop is still delivered.
 	notifyCtx, stopNotify := context.WithCancel(context.WithoutCancel(ctx))
@@ -406,9 +440,10 @@ func Run(ctx context.Context, opt Options) (err error) {
 	log.Info("telltale is ready",
 		"otlp_grpc", grpcLn.Addr().String(), "otlp_http", otlpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"statsd", statsdAddr, "data_dir", opt.DataDir, "startup", time.Since(started).Round(time.Millisecond))
-	log.Info("send Sentry SDK events to project "+project.Slug, "dsn", api.DSN(ingestURL, project))
+	log.Info("send Sentry SDK events to project "+project.Slug, "dsn", api.DSN(ingestURL, dsnProject))
 	if opt.Ready != nil {
-		opt.Ready(Info{OTLPGRPCAddr: grpcLn.Addr().String(), OTLPHTTPAddr: otlpLn.Addr().String(), HTTPAddr: httpLn.Addr().String(), StatsDAddr: statsdAddr, DSN: api.DSN(ingestURL, project)})
+		opt.Ready(Info{OTLPGRPCAddr: grpcLn.Addr().String(), OTLPHTTPAddr: otlpLn.Addr().String(), HTTPAddr: httpLn.Addr().String(), StatsDAddr: statsdAddr,
+			DSN: api.DSN(ingestURL, dsnProject), IngestKey: ingestKey})
 	}
 
 	<-runCtx.Done()
@@ -482,6 +517,37 @@ func defaultProject(ctx context.Context, sta state.Store) (state.Project, error)
 		return state.Project{}, fmt.Errorf("cannot create the default project: %w", err)
 	}
 	return p, nil
+}
+
+// ingestKeys loads the ingest keys and returns them with the default
+// project's first active key. With checks off it warns loudly.
+func ingestKeys(ctx context.Context, opt Options, sta state.Store, reg *selfmetrics.Registry, project state.Project, log *slog.Logger) (*ingestkey.Keys, string, error) {
+	if opt.IngestKeyHeader != "" {
+		if err := ingestkey.CheckHeaderName(opt.IngestKeyHeader); err != nil {
+			return nil, "", err
+		}
+	}
+	keys := ingestkey.New(ingestkey.Options{Store: sta, Off: opt.IngestAuthOff, Header: opt.IngestKeyHeader, Rate: opt.IngestRate,
+		MaxRecordsPerRequest: opt.MaxRecordsPerRequest, Metrics: ingestkey.NewMetrics(reg), Logger: log})
+	if err := keys.Load(ctx); err != nil {
+		return nil, "", err
+	}
+	first, err := keys.FirstKey(ctx, project.ID)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot read the ingest keys of project %s: %w", project.Slug, err)
+	}
+	if opt.IngestAuthOff {
+		for _, line := range []string{
+			"**************************************************************************",
+			"INGEST AUTHENTICATION IS OFF (--ingest-auth=false): anyone who can reach",
+			"the ingest ports can send telemetry, with or without a key, and StatsD",
+			"accepts packets from any address. Use this for local development only.",
+			"**************************************************************************",
+		} {
+			log.Warn(line, "component", "app")
+		}
+	}
+	return keys, first, nil
 }
 
 // baseURL is the URL clients reach a listener at: its host, or localhost

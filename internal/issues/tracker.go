@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fibinc/telltale/internal/grouping"
+	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/state"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
@@ -45,8 +46,9 @@ type Options struct {
 	State    State
 	Appender Appender
 	Grouping grouping.Options
-	// DefaultProjectID is the project of error events that do not name one:
-	// those from OpenTelemetry. Default 1.
+	// DefaultProjectID is the project of error events that do not name one
+	// (those from OpenTelemetry) and came without an ingest key in the
+	// context (ingestkey.WithKey). Default 1.
 	DefaultProjectID int64
 	// MaxCached caps the issues and hashes kept in memory. Default 100,000.
 	MaxCached int
@@ -138,10 +140,16 @@ func (t *Tracker) Append(ctx context.Context, b *telemetry.Batch) error {
 // issues as needed.
 func (t *Tracker) Assign(ctx context.Context, events []telemetry.ErrorEvent) error {
 	results := make([]grouping.Result, len(events))
+	// An event that names no project belongs to the project of the ingest
+	// key it came with, else to the default project.
+	project := ingestkey.ProjectID(ctx)
+	if project == 0 {
+		project = t.opt.DefaultProjectID
+	}
 	for i := range events {
 		ev := &events[i]
 		if ev.ProjectID == 0 {
-			ev.ProjectID = t.opt.DefaultProjectID
+			ev.ProjectID = project
 		}
 		if ev.Time.IsZero() {
 			ev.Time = t.opt.Now()

@@ -103,8 +103,9 @@ type IssueFilter struct {
 // Store holds Telltale's state. Safe for concurrent use.
 type Store interface {
 	ConfigStore
-	// CreateProject creates a project with a new public key. An empty name
-	// defaults to the slug. ErrExists on a duplicate slug.
+	// CreateProject creates a project with a new public key, which is also
+	// its first ingest key (named FirstKeyName). An empty name defaults to
+	// the slug. ErrExists on a duplicate slug.
 	CreateProject(ctx context.Context, slug, name string) (Project, error)
 	// Projects returns every project, by id.
 	Projects(ctx context.Context) ([]Project, error)
@@ -140,6 +141,7 @@ type Store interface {
 	SetIssueStatus(ctx context.Context, id int64, status, substatus string, at time.Time) error
 	UptimeStore
 	NotifyStore
+	IngestKeyStore
 	// Close closes the store; later calls fail.
 	Close() error
 

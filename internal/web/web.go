@@ -75,6 +75,12 @@ type Options struct {
 	Logger   *slog.Logger
 	// Uptime feeds the checks pages; nil shows how to configure checks.
 	Uptime UptimeReader
+	// Projects feeds /settings/projects (projects and ingest keys); nil
+	// says the server does not manage them.
+	Projects ProjectKeys
+	// IngestKeyHeader is the header clients send ingest keys in, for the
+	// snippets; "" means Authorization: Bearer.
+	IngestKeyHeader string
 }
 
 type server struct {
@@ -116,6 +122,7 @@ func New(opt Options) (http.Handler, error) {
 	s.checkRoutes(mux)
 	s.silenceRoutes(mux)
 	s.alertRoutes(mux)
+	s.projectRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", s.frame(r, "Not found"), errorPage{Message: fmt.Sprintf("There is no page at %s.", r.URL.Path)})
 	})

@@ -6,7 +6,9 @@
 // Lines are decoded by internal/decode/jsonlog; a bad line is rejected alone
 // and reported by number in the answer. A request is answered 200 only once
 // its records are committed, 429 with Retry-After when the ingest queue is
-// full, and 503 with Retry-After while shutting down.
+// full, and 503 with Retry-After while shutting down. With Options.Keys, a
+// request without a valid ingest key is answered 401 before its body is
+// read, one over its key's rate 429 (see internal/ingest/ingestkey).
 package jsonlogs
 
 import (
@@ -29,6 +31,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/fibinc/telltale/internal/decode/jsonlog"
+	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -79,6 +82,10 @@ type Options struct {
 	// Decode holds the decoder's limits (MaxLineBytes, MaxLines,
 	// MaxAttributes); its time and resource fields are set per request.
 	Decode jsonlog.Options
+	// Keys, when set, checks each request's ingest key before its body is
+	// read (401), and its lines against the key's rate (429) and the
+	// per-request limit (413). Nil accepts every request.
+	Keys *ingestkey.Keys
 }
 
 // handler serves POST /api/v1/logs.
@@ -146,6 +153,15 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) outcome {
 			"unsupported Content-Type %q: use application/x-ndjson, application/jsonl, application/json or text/plain", r.Header.Get("Content-Type")))
 	}
 
+	var key *ingestkey.Key
+	if h.opt.Keys != nil {
+		var err error
+		if key, err = h.opt.Keys.Authenticate(h.opt.Keys.FromHeader(r.Header), selfmetrics.SourceJSON); err != nil {
+			return h.fail(w, http.StatusUnauthorized, err.Error())
+		}
+		r = r.WithContext(ingestkey.WithKey(r.Context(), key))
+	}
+
 	buf := h.getBuffer()
 	defer h.putBuffer(buf)
 	if status, err := h.readBody(w, r, buf); err != nil {
@@ -169,6 +185,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) outcome {
 			status = http.StatusRequestEntityTooLarge
 		}
 		return h.fail(w, status, err.Error())
+	}
+	if h.opt.Keys != nil {
+		if le := h.opt.Keys.Admit(key, len(res.Logs)+res.Rejected, selfmetrics.SourceJSON); le != nil {
+			if le.Status == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", le.RetryAfterHeader())
+			}
+			return h.fail(w, le.Status, le.Error())
+		}
 	}
 
 	resp := response{Accepted: len(res.Logs), Rejected: res.Rejected, Errors: make([]lineError, len(res.Errors)), DroppedAttributes: res.DroppedAttributes}

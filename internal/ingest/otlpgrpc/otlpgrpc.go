@@ -5,7 +5,9 @@
 //
 // An Export returns only once its records are committed. Overload is answered
 // with UNAVAILABLE and a RetryInfo detail, so that exporters retry instead of
-// dropping data.
+// dropping data. With Options.Keys, a request without a valid ingest key in
+// its metadata is UNAUTHENTICATED, one over its key's rate
+// RESOURCE_EXHAUSTED with RetryInfo (see internal/ingest/ingestkey).
 package otlpgrpc
 
 import (
@@ -13,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -22,10 +25,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor that exporters use
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/fibinc/telltale/internal/decode/otlp"
+	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -66,6 +71,11 @@ type Options struct {
 	// Series, when set, bounds the series of each metric: points of new
 	// series beyond the limit are rejected with a partial success.
 	Series otlp.SeriesLimiter
+	// Keys, when set, checks each request's ingest key (metadata, the
+	// header name in lower case; UNAUTHENTICATED), and its records against
+	// the key's rate (RESOURCE_EXHAUSTED with RetryInfo) and the
+	// per-request limit (INVALID_ARGUMENT). Nil accepts every request.
+	Keys *ingestkey.Keys
 }
 
 // NewServer returns a gRPC server with the OTLP services registered, the
@@ -105,7 +115,7 @@ type traceService struct {
 }
 
 func (s traceService) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	res, err := s.export(ctx, telemetry.SignalSpans, func(opt otlp.Options) otlp.Result { return otlp.Traces(req, opt) })
+	res, err := s.export(ctx, telemetry.SignalSpans, func() int { return ingestkey.TraceRecords(req) }, func(opt otlp.Options) otlp.Result { return otlp.Traces(req, opt) })
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +132,7 @@ type logsService struct {
 }
 
 func (s logsService) Export(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	res, err := s.export(ctx, telemetry.SignalLogs, func(opt otlp.Options) otlp.Result { return otlp.Logs(req, opt) })
+	res, err := s.export(ctx, telemetry.SignalLogs, func() int { return ingestkey.LogRecords(req) }, func(opt otlp.Options) otlp.Result { return otlp.Logs(req, opt) })
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +149,7 @@ type metricsService struct {
 }
 
 func (s metricsService) Export(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) (*colmetricspb.ExportMetricsServiceResponse, error) {
-	res, err := s.export(ctx, telemetry.SignalMetrics, func(opt otlp.Options) otlp.Result { return otlp.Metrics(req, opt) })
+	res, err := s.export(ctx, telemetry.SignalMetrics, func() int { return ingestkey.MetricRecords(req) }, func(opt otlp.Options) otlp.Result { return otlp.Metrics(req, opt) })
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +168,13 @@ type service struct {
 
 // export converts a request, commits its records and counts the outcome. The
 // returned error is a gRPC status error.
-func (s *service) export(ctx context.Context, sig telemetry.Signal, convert func(otlp.Options) otlp.Result) (res otlp.Result, err error) {
+func (s *service) export(ctx context.Context, sig telemetry.Signal, count func() int, convert func(otlp.Options) otlp.Result) (res otlp.Result, err error) {
+	if s.opt.Keys != nil {
+		if ctx, err = s.admit(ctx, count); err != nil {
+			s.opt.Metrics.CountRequest(selfmetrics.SourceOTLPGRPC, string(sig), status.Code(err).String(), 0, nil)
+			return res, err
+		}
+	}
 	opt := otlp.Options{Now: time.Now(), Series: s.opt.Series}
 	if s.opt.Window != nil {
 		opt.MinTime, opt.MaxTime = s.opt.Window(sig)
@@ -185,6 +201,29 @@ func (s *service) export(ctx context.Context, sig telemetry.Signal, convert func
 		s.log.Debug("partial success", "signal", sig, "rejected", res.Rejected, "reason", res.Reason)
 	}
 	return res, nil
+}
+
+// admit checks the request's key and its number of records, and returns
+// ctx carrying the key. The error is a gRPC status error.
+func (s *service) admit(ctx context.Context, count func() int) (context.Context, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	key, err := s.opt.Keys.Authenticate(s.opt.Keys.FromMetadata(md), selfmetrics.SourceOTLPGRPC)
+	if err != nil {
+		return ctx, status.Error(codes.Unauthenticated, err.Error())
+	}
+	if le := s.opt.Keys.Admit(key, count(), selfmetrics.SourceOTLPGRPC); le != nil {
+		if le.Status == http.StatusTooManyRequests {
+			st := status.New(codes.ResourceExhausted, le.Error())
+			// RetryInfo makes OTLP exporters retry RESOURCE_EXHAUSTED
+			// after the delay; without it they drop the data.
+			if withRetry, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(le.RetryAfter) * time.Second)}); derr == nil {
+				st = withRetry
+			}
+			return ctx, st.Err()
+		}
+		return ctx, status.Error(codes.InvalidArgument, le.Error())
+	}
+	return ingestkey.WithKey(ctx, key), nil
 }
 
 // appendError maps an Append error to a gRPC status error.

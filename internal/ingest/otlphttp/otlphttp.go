@@ -5,7 +5,9 @@
 //
 // A request is answered only once its records are committed, so a 200 means
 // the data is durable. Overload is answered with 503 and Retry-After, so that
-// exporters retry instead of dropping data.
+// exporters retry instead of dropping data. With Options.Keys, a request
+// without a valid ingest key is answered 401 before its body is read, one
+// over its key's rate 429 with Retry-After (see internal/ingest/ingestkey).
 package otlphttp
 
 import (
@@ -31,6 +33,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fibinc/telltale/internal/decode/otlp"
+	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -75,6 +78,10 @@ type Options struct {
 	// Series, when set, bounds the series of each metric: points of new
 	// series beyond the limit are rejected with a partial success.
 	Series otlp.SeriesLimiter
+	// Keys, when set, checks each request's ingest key before its body is
+	// read (401), and its records against the key's rate (429) and the
+	// per-request limit (413). Nil accepts every request.
+	Keys *ingestkey.Keys
 }
 
 // Handler serves the OTLP/HTTP export paths.
@@ -106,8 +113,9 @@ func New(opt Options) *Handler {
 // route is what differs between the three export paths.
 type route struct {
 	signal telemetry.Signal
-	// convert decodes a body and converts it into records.
-	convert func(body []byte, isJSON bool, opt otlp.Options) (otlp.Result, error)
+	// convert decodes a body and converts it into records, once admit
+	// accepted their number.
+	convert func(body []byte, isJSON bool, opt otlp.Options, admit func(records int) error) (otlp.Result, error)
 	// response builds the Export*ServiceResponse, with a partial success when
 	// rejected or msg is set.
 	response func(rejected int64, msg string) proto.Message
@@ -115,14 +123,14 @@ type route struct {
 
 func routes() map[string]route {
 	return map[string]route{
-		"/v1/traces":  {telemetry.SignalSpans, converter(otlp.DecodeTracesProto, otlp.DecodeTracesJSON, otlp.Traces), traceResponse},
-		"/v1/logs":    {telemetry.SignalLogs, converter(otlp.DecodeLogsProto, otlp.DecodeLogsJSON, otlp.Logs), logsResponse},
-		"/v1/metrics": {telemetry.SignalMetrics, converter(otlp.DecodeMetricsProto, otlp.DecodeMetricsJSON, otlp.Metrics), metricsResponse},
+		"/v1/traces":  {telemetry.SignalSpans, converter(otlp.DecodeTracesProto, otlp.DecodeTracesJSON, ingestkey.TraceRecords, otlp.Traces), traceResponse},
+		"/v1/logs":    {telemetry.SignalLogs, converter(otlp.DecodeLogsProto, otlp.DecodeLogsJSON, ingestkey.LogRecords, otlp.Logs), logsResponse},
+		"/v1/metrics": {telemetry.SignalMetrics, converter(otlp.DecodeMetricsProto, otlp.DecodeMetricsJSON, ingestkey.MetricRecords, otlp.Metrics), metricsResponse},
 	}
 }
 
-func converter[Req any](fromProto, fromJSON func([]byte) (Req, error), convert func(Req, otlp.Options) otlp.Result) func([]byte, bool, otlp.Options) (otlp.Result, error) {
-	return func(body []byte, isJSON bool, opt otlp.Options) (otlp.Result, error) {
+func converter[Req any](fromProto, fromJSON func([]byte) (Req, error), count func(Req) int, convert func(Req, otlp.Options) otlp.Result) func([]byte, bool, otlp.Options, func(int) error) (otlp.Result, error) {
+	return func(body []byte, isJSON bool, opt otlp.Options, admit func(int) error) (otlp.Result, error) {
 		decode := fromProto
 		if isJSON {
 			decode = fromJSON
@@ -130,6 +138,9 @@ func converter[Req any](fromProto, fromJSON func([]byte) (Req, error), convert f
 		req, err := decode(body)
 		if err != nil {
 			return otlp.Result{}, err // the decoder's message names the encoding and the problem
+		}
+		if err := admit(count(req)); err != nil {
+			return otlp.Result{}, err
 		}
 		return convert(req, opt), nil
 	}
@@ -190,9 +201,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) outcom
 	default:
 		return h.fail(w, enc, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q: use gzip or none", ce))
 	}
+	// The key is checked before the body is read, so that a stranger
+	// cannot make us decompress or decode anything.
+	var key *ingestkey.Key
+	if h.opt.Keys != nil {
+		var err error
+		if key, err = h.opt.Keys.Authenticate(h.opt.Keys.FromHeader(r.Header), selfmetrics.SourceOTLPHTTP); err != nil {
+			return h.fail(w, enc, http.StatusUnauthorized, err.Error())
+		}
+		r = r.WithContext(ingestkey.WithKey(r.Context(), key))
+	}
 
-	res, status, err := h.decode(w, r, rt, enc, gzipped)
+	res, status, err := h.decode(w, r, rt, enc, gzipped, key)
 	if err != nil {
+		var le *ingestkey.LimitError
+		if errors.As(err, &le) && le.Status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", le.RetryAfterHeader())
+		}
 		return h.fail(w, enc, status, err.Error())
 	}
 	if res.BadData() {
@@ -218,7 +243,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) outcom
 
 // decode reads the body and converts it into records. On error it returns the
 // HTTP status to answer with.
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request, rt route, enc encoding, gzipped bool) (otlp.Result, int, error) {
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, rt route, enc encoding, gzipped bool, key *ingestkey.Key) (otlp.Result, int, error) {
 	// The records are copies, not views of the body, so the buffer is free
 	// again before the possibly long wait for the commit.
 	buf := h.getBuffer()
@@ -230,7 +255,20 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, rt route, enc e
 	if h.opt.Window != nil {
 		opt.MinTime, opt.MaxTime = h.opt.Window(rt.signal)
 	}
-	res, err := rt.convert(buf.Bytes(), enc == encJSON, opt)
+	admit := func(int) error { return nil }
+	if h.opt.Keys != nil {
+		admit = func(n int) error {
+			if le := h.opt.Keys.Admit(key, n, selfmetrics.SourceOTLPHTTP); le != nil {
+				return le
+			}
+			return nil
+		}
+	}
+	res, err := rt.convert(buf.Bytes(), enc == encJSON, opt, admit)
+	var le *ingestkey.LimitError
+	if errors.As(err, &le) {
+		return otlp.Result{}, le.Status, err
+	}
 	if err != nil {
 		return otlp.Result{}, http.StatusBadRequest, err
 	}
@@ -319,6 +357,10 @@ func (h *Handler) appendFailed(w http.ResponseWriter, r *http.Request, enc encod
 func (h *Handler) fail(w http.ResponseWriter, enc encoding, status int, msg string) outcome {
 	code := codes.InvalidArgument
 	switch status {
+	case http.StatusUnauthorized:
+		code = codes.Unauthenticated
+	case http.StatusTooManyRequests:
+		code = codes.ResourceExhausted
 	case http.StatusServiceUnavailable:
 		code = codes.Unavailable
 	case http.StatusInternalServerError:

@@ -3,9 +3,13 @@
 // [/prefix]/api/<project>/envelope/ and [/prefix]/api/<project>/store/.
 //
 // Answers follow what Sentry's Relay does and what SDKs parse: 200 with
-// {"id": ...}; 400 for malformed data; 401 without a key and 403 with a key
-// that does not open the project; 413 beyond the size limits (checked before
-// and after decompression); 429 with Retry-After when the pipeline is full.
+// {"id": ...}; 400 for malformed data; 401 "missing or invalid ingest key"
+// for every request whose key (missing, malformed, unknown, revoked, or
+// another project's) does not open the project in the URL, which SDKs take
+// as "drop"; 413 beyond the size limits (checked before and after
+// decompression) and the records-per-request limit; 429 with Retry-After
+// and X-Sentry-Rate-Limits when the pipeline is full or the key's rate
+// limit is reached.
 // See docs/design/sentry-ingest.md.
 package sentryhttp
 
@@ -31,6 +35,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	sentry "github.com/fibinc/telltale/internal/decode/sentry"
+	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/state"
@@ -48,9 +53,15 @@ type Projects interface {
 	ProjectByKey(ctx context.Context, publicKey string) (state.Project, error)
 }
 
-// Options configure a Handler. Appender and Projects are required.
+// Options configure a Handler. Appender and Keys (or, without key
+// management, Projects) are required.
 type Options struct {
 	Appender Appender
+	// Keys checks that a request's key is an active ingest key of the
+	// project in its URL, and limits its rate.
+	Keys *ingestkey.Keys
+	// Projects, without Keys, finds the project of a key among the
+	// projects' public keys (cached for 10 s); no rate limits apply.
 	Projects Projects
 	Metrics  *selfmetrics.Ingest // optional
 	// MaxBodyBytes caps the request body as sent (compressed). Default 20 MiB.
@@ -96,10 +107,11 @@ const (
 	maxCachedKeys = 10_000
 )
 
-// New returns a Handler. It panics if Appender or Projects is nil.
+// New returns a Handler. It panics if Appender, or both Keys and Projects,
+// are nil.
 func New(opt Options) *Handler {
-	if opt.Appender == nil || opt.Projects == nil {
-		panic("sentryhttp: Options.Appender and Options.Projects are required")
+	if opt.Appender == nil || opt.Projects == nil && opt.Keys == nil {
+		panic("sentryhttp: Options.Appender and Options.Keys or Options.Projects are required")
 	}
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = 20 << 20
@@ -197,13 +209,24 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, project int64, e
 	// a stranger cannot make us decompress anything.
 	key, err := requestKey(r)
 	if err != nil {
-		return h.fail(w, http.StatusBadRequest, err.Error())
+		// A malformed header is an invalid key: the same answer, counted
+		// alike (with checks off, it is ignored).
+		h.log.Debug("malformed Sentry auth header", "err", err)
+		key = malformedKey
+		if h.opt.Keys != nil && h.opt.Keys.Off() {
+			key = ""
+		}
 	}
-	var proj state.Project
-	if key != "" {
-		if proj, err = h.project(r.Context(), key, project); err != nil {
+	var (
+		proj   state.Project
+		ingest *ingestkey.Key
+		authed bool
+	)
+	if key != "" || h.opt.Keys != nil && h.opt.Keys.Off() {
+		if proj, ingest, err = h.project(r.Context(), key, project); err != nil {
 			return h.authFailed(w, err)
 		}
+		authed = true
 	}
 	if r.ContentLength > h.opt.MaxBodyBytes {
 		return h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, h.opt.MaxBodyBytes))
@@ -225,12 +248,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, project int64, e
 		if err != nil {
 			return h.bodyFailed(w, err)
 		}
-		if key == "" {
+		if !authed {
 			dsn, err := sentry.ParseDSN(env.Header.DSN)
 			if env.Header.DSN == "" || err != nil {
-				return h.fail(w, http.StatusUnauthorized, "missing authentication: send X-Sentry-Auth, Authorization: Sentry, ?sentry_key= or a dsn in the envelope header")
+				dsn.PublicKey = ""
 			}
-			if proj, err = h.project(r.Context(), dsn.PublicKey, project); err != nil {
+			if proj, ingest, err = h.project(r.Context(), dsn.PublicKey, project); err != nil {
 				return h.authFailed(w, err)
 			}
 		}
@@ -241,8 +264,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, project int64, e
 			return h.fail(w, http.StatusBadRequest, err.Error())
 		}
 	} else {
-		if key == "" {
-			return h.fail(w, http.StatusUnauthorized, "missing authentication: send X-Sentry-Auth, Authorization: Sentry or ?sentry_key=")
+		if !authed {
+			if _, _, err := h.project(r.Context(), "", project); err != nil {
+				return h.authFailed(w, err)
+			}
 		}
 		raw, err := readAll(body, h.eventLimit())
 		if err != nil {
@@ -261,6 +286,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, project int64, e
 		eventID = ev.EventID
 	}
 
+	if h.opt.Keys != nil {
+		if le := h.opt.Keys.Admit(ingest, b.Len(), selfmetrics.SourceSentry); le != nil {
+			if le.Status == http.StatusTooManyRequests {
+				// Sentry SDKs back off for all categories of this key.
+				w.Header().Set("Retry-After", le.RetryAfterHeader())
+				w.Header().Set("X-Sentry-Rate-Limits", le.RetryAfterHeader()+"::key")
+			}
+			return h.fail(w, le.Status, le.Error())
+		}
+		r = r.WithContext(ingestkey.WithKey(r.Context(), ingest))
+	}
 	if b.Len() > 0 {
 		if err := h.opt.Appender.Append(r.Context(), &b); err != nil {
 			return h.appendFailed(w, r, err)
@@ -419,10 +455,31 @@ func requestKey(r *http.Request) (string, error) {
 	return "", nil
 }
 
-var errKey = errors.New("project not found or key incorrect")
+// malformedKey stands for the key of a malformed auth header: no key has
+// this form, so it fails like any invalid one.
+const malformedKey = "malformed"
 
-// project returns the project a key opens, checking it is the one in the URL.
-func (h *Handler) project(ctx context.Context, key string, id int64) (state.Project, error) {
+var errKey = ingestkey.ErrInvalid
+
+// project returns the project a key opens, checking it is the one in the
+// URL, and the ingest key (with Keys).
+func (h *Handler) project(ctx context.Context, key string, id int64) (state.Project, *ingestkey.Key, error) {
+	if h.opt.Keys != nil {
+		k, err := h.opt.Keys.AuthenticateProject(key, id, selfmetrics.SourceSentry)
+		if err != nil {
+			return state.Project{}, nil, err
+		}
+		return k.Project, k, nil
+	}
+	p, err := h.projectByKey(ctx, key, id)
+	return p, nil, err
+}
+
+// projectByKey finds the project of a key among the projects' public keys.
+func (h *Handler) projectByKey(ctx context.Context, key string, id int64) (state.Project, error) {
+	if key == "" {
+		return state.Project{}, errKey
+	}
 	now := h.opt.Now()
 	h.keysMu.Lock()
 	c, ok := h.keys[key]
@@ -447,8 +504,11 @@ func (h *Handler) project(ctx context.Context, key string, id int64) (state.Proj
 }
 
 func (h *Handler) authFailed(w http.ResponseWriter, err error) outcome {
-	if errors.Is(err, errKey) {
-		return h.fail(w, http.StatusForbidden, err.Error())
+	switch {
+	case errors.Is(err, errKey):
+		return h.fail(w, http.StatusUnauthorized, ingestkey.Message)
+	case errors.Is(err, ingestkey.ErrNoProject):
+		return h.fail(w, http.StatusNotFound, err.Error())
 	}
 	h.log.Error("cannot authenticate", "err", err)
 	return h.fail(w, http.StatusInternalServerError, err.Error())

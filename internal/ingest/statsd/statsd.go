@@ -11,6 +11,10 @@
 // next flush, up to a bound beyond which the oldest are dropped and counted.
 // Malformed lines are counted by reason and logged at most once per reason
 // every 10 seconds; they are never fatal.
+//
+// StatsD has no credentials: only sources in Options.Allow are heard (UDP
+// packets by source address, TCP connections by remote address); others
+// are dropped, counted and logged at most every 10 seconds.
 package statsd
 
 import (
@@ -21,11 +25,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	dec "github.com/fibinc/telltale/internal/decode/statsd"
+	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/pipeline"
 	"github.com/fibinc/telltale/internal/selfmetrics"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -135,6 +141,13 @@ type Options struct {
 	Metrics *selfmetrics.Ingest
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Allow lists the source networks heard; nil means loopback only
+	// (ingestkey.DefaultStatsDAllow). 0.0.0.0/0 and ::/0 allow every
+	// source.
+	Allow []netip.Prefix
+	// Denied counts what Allow drops, by transport ("udp" packets, "tcp"
+	// connections); nil counts into a private registry.
+	Denied *selfmetrics.CounterVec
 }
 
 func (o *Options) setDefaults() {
@@ -170,6 +183,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Metrics == nil {
 		o.Metrics = selfmetrics.NewIngest(selfmetrics.New())
+	}
+	if o.Allow == nil {
+		o.Allow = ingestkey.MustPrefixes(ingestkey.DefaultStatsDAllow)
+	}
+	if o.Denied == nil {
+		o.Denied = ingestkey.NewMetrics(selfmetrics.New()).StatsDDenied
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -356,8 +375,14 @@ func (s *Server) drop(reason string, n int, err error) {
 func (s *Server) serveUDP() error {
 	buf := make([]byte, udpPacketBytes)
 	var m dec.Metric
+	denied := s.opt.Denied.With("udp")
 	for {
-		n, err := s.udp.Read(buf)
+		n, from, err := s.udp.ReadFromUDPAddrPort(buf)
+		if n > 0 && !ingestkey.Contains(s.opt.Allow, from.Addr()) {
+			denied.Inc()
+			s.logs.log(s.log, "denied_udp", "dropped StatsD packet from a source not in --statsd-allow", "source", from.Addr().String())
+			n = 0
+		}
 		if n > 0 {
 			for line := range dec.Lines(buf[:n]) {
 				s.handleLine(line, &m)
@@ -388,6 +413,10 @@ func (s *Server) serveTCP(wg *sync.WaitGroup) {
 			continue
 		}
 		delay = 0
+		if !s.allowed(c) {
+			c.Close()
+			continue
+		}
 		if !s.track(c) {
 			c.Close()
 			continue
@@ -397,6 +426,18 @@ func (s *Server) serveTCP(wg *sync.WaitGroup) {
 			s.serveConn(c)
 		})
 	}
+}
+
+// allowed reports whether a connection comes from an allowed network, and
+// counts it when not.
+func (s *Server) allowed(c net.Conn) bool {
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err == nil && ingestkey.Contains(s.opt.Allow, ap.Addr()) {
+		return true
+	}
+	s.opt.Denied.With("tcp").Inc()
+	s.logs.log(s.log, "denied_tcp", "refused StatsD connection from a source not in --statsd-allow", "remote", c.RemoteAddr().String())
+	return false
 }
 
 // track registers a connection so that shutdown can close it; it refuses it

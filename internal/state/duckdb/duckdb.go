@@ -199,7 +199,10 @@ func (s *Store) CreateProject(ctx context.Context, slug, name string) (state.Pro
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO projects (id, slug, name, public_key, created_at) VALUES (?, ?, ?, ?, ?)",
 			p.ID, p.Slug, p.Name, p.PublicKey, p.CreatedAt)
-		return err
+		if err != nil {
+			return err
+		}
+		return insertIngestKey(ctx, tx, &state.IngestKey{ProjectID: p.ID, Name: state.FirstKeyName, Key: p.PublicKey, CreatedAt: p.CreatedAt})
 	})
 	if errors.Is(err, state.ErrExists) {
 		return state.Project{}, err

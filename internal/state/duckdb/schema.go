@@ -141,4 +141,20 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX notification_attempts_at ON notification_attempts (attempted_at)`,
 	},
+	// ingest keys: several per project; each project's public key becomes
+	// its first.
+	{
+		`CREATE SEQUENCE ingest_key_ids START 1`,
+		`CREATE TABLE ingest_keys (
+			id         BIGINT PRIMARY KEY,
+			project_id BIGINT NOT NULL,
+			name       VARCHAR NOT NULL,
+			key        VARCHAR NOT NULL UNIQUE,
+			rate_limit DOUBLE NOT NULL,
+			created_at TIMESTAMP NOT NULL,
+			revoked_at TIMESTAMP
+		)`,
+		`INSERT INTO ingest_keys (id, project_id, name, key, rate_limit, created_at)
+			SELECT nextval('ingest_key_ids'), id, 'default', public_key, 0, created_at FROM (SELECT * FROM projects ORDER BY id)`,
+	},
 }
