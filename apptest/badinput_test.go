@@ -415,6 +415,17 @@ func hostileCases(t *testing.T, proj apiProject, issue, traceID string) []hostil
 		{name: "sentry negative project", ingest: true, method: "POST", path: "/api/-1/store/", ctype: "application/json", body: []byte(`{}`), status: 404},
 		{name: "sentry key injection", ingest: true, method: "POST", path: storePath[:len(storePath)-1] + "?sentry_key=" + url.QueryEscape(sqlInjection), ctype: "application/json", body: []byte(`{}`), status: 403},
 
+		{name: "sentry preflight from anywhere", ingest: true, method: "OPTIONS", path: envelopePath, status: 200},
+		{name: "sentry unknown endpoint", ingest: true, method: "POST", path: fmt.Sprintf("/api/%d/", proj.ID) + url.PathEscape(xss) + "/", status: 404},
+
+		// UI port: health, self-metrics, profiles, reload.
+		{name: "healthz with junk", path: u("/healthz", "q", sqlInjection), status: 200},
+		{name: "readyz with junk", path: "/readyz?" + url.QueryEscape(badUTF8), status: 200},
+		{name: "metrics with junk", path: u("/metrics", "name[]", sqlInjection), status: 200},
+		{name: "pprof named profile junk", path: u("/debug/pprof/heap", "gc", sqlInjection, "debug", xss), status: 200},
+		{name: "pprof unknown profile", path: "/debug/pprof/" + url.PathEscape(xss), status: 404},
+		{name: "reload with a body", method: "POST", path: "/-/reload", ctype: "application/json", body: nested("x", deep), status: 200},
+
 		// UI port: static files.
 		{name: "static traversal", path: "/static/../../../../etc/passwd", status: 404},
 		{name: "static encoded traversal", path: "/static/..%2f..%2f..%2fgo.mod", status: 404},
@@ -439,6 +450,7 @@ func hostileCases(t *testing.T, proj apiProject, issue, traceID string) []hostil
 		{name: "logs tail injection", path: u("/logs/tail", "q", sqlInjection, "since", sqlInjection), status: 400},
 		{name: "request page markup", path: "/requests/" + url.PathEscape(xss), status: 404},
 		{name: "request page seeded", path: "/requests/hostile-req", status: 200},
+		{name: "request lookup without id", path: u("/requests/", "id", xss, "fallback", sqlInjection), status: 400, contains: "no request id"},
 		{name: "request page injection", path: u("/requests/"+sqli, "span", sqlInjection), status: 400, contains: "span"},
 		{name: "errors page injection", path: u("/errors", "service", sqlInjection, "search", sqlInjection), status: 200},
 		{name: "errors page markup", path: u("/errors", "search", "alert"), status: 200},
@@ -460,6 +472,8 @@ func hostileCases(t *testing.T, proj apiProject, issue, traceID string) []hostil
 		{name: "checks page range", path: u("/checks", "range", sqlInjection), status: 200},
 		{name: "check page unknown", path: u("/checks/"+sqli, "bar", "-1"), status: 404},
 		{name: "alerts page", path: "/alerts/" + url.PathEscape(xss), status: 404},
+		{name: "alerts list junk", path: u("/alerts", "q", xss), status: 200},
+		{name: "silences list junk", path: u("/silences", "q", xss), status: 200},
 		{name: "silences create injection", method: "POST", path: "/silences", ctype: "application/x-www-form-urlencoded",
 			body: []byte("duration=" + url.QueryEscape(sqlInjection) + "&ends=" + url.QueryEscape(xss)), status: 400},
 		{name: "silence expire injection", method: "POST", path: "/silences/" + sqli + "/expire", ctype: "application/x-www-form-urlencoded", status: 404},
@@ -511,6 +525,10 @@ func hostileCases(t *testing.T, proj apiProject, issue, traceID string) []hostil
 		{name: "api silence delete injection", method: "DELETE", path: "/api/v1/silences/" + sqli, status: 404, contains: "not found"},
 		{name: "api notifications injection", path: u("/api/v1/notifications", "channel", sqlInjection, "limit", "99999999999"), status: 400},
 		{name: "api channels", path: "/api/v1/channels", status: 200},
+		{name: "api checks list", path: u("/api/v1/checks", "q", sqlInjection), status: 200},
+		{name: "api rules list", path: u("/api/v1/rules", "q", sqlInjection), status: 200},
+		{name: "api config get", path: u("/api/v1/config", "q", sqlInjection), status: 200},
+		{name: "api buildinfo", path: "/api/v1/status/buildinfo", status: 200},
 		{name: "api projects", path: "/api/v1/projects", status: 200},
 		// PromQL API.
 		{name: "promql injection in matcher", path: u("/api/v1/query", "query", `hostile_gauge{label="`+sqlInjection+`"}`), status: 200},
