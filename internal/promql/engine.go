@@ -10,6 +10,7 @@ package promql
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -100,15 +101,34 @@ func (e *Engine) Queryable() storage.Queryable { return e.storage }
 // Parser is the PromQL parser the engine uses, for match[] selectors.
 func (e *Engine) Parser() parser.Parser { return e.parser }
 
+// MaxQueryBytes caps the length of an expression. Prometheus' parser takes
+// time quadratic in the length of a chain of binary operators or of nested
+// parentheses (a 160 KB "1+1+...+1" takes seconds of CPU): without a cap,
+// one request could keep a core busy for minutes.
+const MaxQueryBytes = 16 << 10
+
+func checkLength(qs string) error {
+	if len(qs) > MaxQueryBytes {
+		return fmt.Errorf("the expression has %d bytes, more than %d", len(qs), MaxQueryBytes)
+	}
+	return nil
+}
+
 // InstantQuery prepares the evaluation of qs at ts. lookback overrides
 // LookbackDelta for this query when positive.
 func (e *Engine) InstantQuery(ctx context.Context, qs string, ts time.Time, lookback time.Duration) (prom.Query, error) {
+	if err := checkLength(qs); err != nil {
+		return nil, err
+	}
 	return e.engine.NewInstantQuery(ctx, e.storage, queryOpts(lookback), qs, ts)
 }
 
 // RangeQuery prepares the evaluation of qs at every step from start to end.
 // lookback overrides LookbackDelta for this query when positive.
 func (e *Engine) RangeQuery(ctx context.Context, qs string, start, end time.Time, step, lookback time.Duration) (prom.Query, error) {
+	if err := checkLength(qs); err != nil {
+		return nil, err
+	}
 	return e.engine.NewRangeQuery(ctx, e.storage, queryOpts(lookback), qs, start, end, step)
 }
 

@@ -107,6 +107,9 @@ func (s *Service) limit(n int) int {
 // query runs q under the service timeout. The returned cancel func must be
 // called after the rows are read.
 func (s *Service) query(ctx context.Context, q string, args ...any) (*sql.Rows, context.CancelFunc, error) {
+	if err := checkArgs(args); err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	rows, err := s.store.Query(ctx, q, args...)
 	if err != nil {

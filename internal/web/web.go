@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/auth"
@@ -429,6 +430,12 @@ func securityHeaders(h http.Handler) http.Handler {
 
 func cacheStatic(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A name no file can have is not found: the file server would
+		// answer 500 for one that is not valid UTF-8.
+		if !utf8.ValidString(r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		h.ServeHTTP(w, r)
 	})

@@ -125,7 +125,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	path := filepath.Join(opt.Dir, "telltale.duckdb")
 	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
 		for _, q := range []string{
-			fmt.Sprintf("SET memory_limit = '%s'", opt.MemoryLimit),
+			// Settings are SQL text, not parameters: quotes are doubled, so
+			// that a flag's value stays one string literal.
+			fmt.Sprintf("SET memory_limit = '%s'", strings.ReplaceAll(opt.MemoryLimit, "'", "''")),
 			fmt.Sprintf("SET threads = %d", opt.Threads),
 			// Insertion order is irrelevant to every query we run (all sort
 			// explicitly), and keeping it costs memory on large scans.
@@ -135,7 +137,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 			// DuckDB checkpoints inside the commit that crosses this WAL
 			// size, and rewrites the partly filled row group each time: the
 			// default 16MB costs a quarter of ingest throughput.
-			fmt.Sprintf("SET checkpoint_threshold = '%s'", opt.CheckpointThreshold),
+			fmt.Sprintf("SET checkpoint_threshold = '%s'", strings.ReplaceAll(opt.CheckpointThreshold, "'", "''")),
 		} {
 			if _, err := execer.ExecContext(ctx, q, nil); err != nil {
 				return fmt.Errorf("cannot configure DuckDB (%s): %w", q, err)
