@@ -54,6 +54,7 @@ func Run(t *testing.T, open OpenFunc) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
 	}
 	runNotify(t, open)
+	runAuth(t, open)
 }
 
 var (
