@@ -75,6 +75,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Uptime feeds the checks pages; nil shows how to configure checks.
 	Uptime UptimeReader
+	// Access serves the login, setup and settings pages; nil (no access
+	// control) leaves them out.
+	Access Access
 }
 
 type server struct {
@@ -83,8 +86,14 @@ type server struct {
 	log   *slog.Logger
 }
 
+// Handler is the dashboard.
+type Handler struct {
+	http.Handler
+	s *server
+}
+
 // New returns the dashboard's handler, to be mounted at "/".
-func New(opt Options) (http.Handler, error) {
+func New(opt Options) (*Handler, error) {
 	if opt.Query == nil {
 		return nil, errors.New("cannot create dashboard: no query service")
 	}
@@ -116,10 +125,11 @@ func New(opt Options) (http.Handler, error) {
 	s.checkRoutes(mux)
 	s.silenceRoutes(mux)
 	s.alertRoutes(mux)
+	s.accessRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", s.frame(r, "Not found"), errorPage{Message: fmt.Sprintf("There is no page at %s.", r.URL.Path)})
 	})
-	return securityHeaders(mux), nil
+	return &Handler{Handler: securityHeaders(mux), s: s}, nil
 }
 
 // parseTemplates parses every page in templates/ with the layout: page
@@ -205,6 +215,9 @@ type frame struct {
 	User string
 	Role auth.Role
 	CSRF string
+	// Bare leaves out the navigation, search and range picker (the login
+	// and setup pages).
+	Bare bool
 }
 
 // Ranges are the choices of the time range picker.
