@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,9 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	fs.IntVar(&opt.QueueRecords, "queue-records", 200_000, "records that may wait for a commit, per signal, before ingest answers 503")
 	fs.StringVar(&opt.MemoryLimit, "memory-limit", "256MB", "memory limit of the embedded database")
 	fs.StringVar(&opt.ConfigPath, "config", "", "YAML file of uptime checks, alert rules and notifications (check it with telltale check config; reloaded on SIGHUP and POST /-/reload)")
+	fs.StringVar(&opt.AdminUser, "admin-user", "admin", "login name of the first admin, created at the first start when TELLTALE_ADMIN_PASSWORD is set (else a one-time /setup link is logged)")
+	sessionTTL := days(7 * 24 * time.Hour)
+	fs.Var(&sessionTTL, "session-ttl", "how long a login session lasts at most, e.g. 12h or 7d (it also ends after 24h unused)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 
@@ -98,6 +102,12 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 		default:
 			opt.MaxSeriesPerMetric = *maxSeries
 		}
+		opt.SessionTTL = time.Duration(sessionTTL)
+		if opt.SessionTTL <= 0 {
+			return opt, usageError{fmt.Errorf("invalid -session-ttl %s: want a positive duration such as 7d", &sessionTTL)}
+		}
+		// A password is not a flag: flags show in ps and shell history.
+		opt.AdminPassword = os.Getenv("TELLTALE_ADMIN_PASSWORD")
 		opt.MaxDiskBytes = int64(maxDisk)
 		opt.MaxBodyBytes = int64(maxBody)
 		return opt, nil

@@ -42,7 +42,9 @@ func newAccessEnv(t *testing.T, sso bool) *accessEnv {
 	t.Cleanup(func() { st.Close() })
 	var h *Handler
 	opt := auth.Options{Store: st, Now: func() time.Time { return now }, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
-		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) { h.ErrorPage(w, r, status, title, msg) }}
+		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+			h.ErrorPage(w, r, status, title, msg)
+		}}
 	if sso {
 		opt.External = fakeSSO{}
 	}
