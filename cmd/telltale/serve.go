@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -75,6 +76,9 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	ingestRate := fs.Float64("ingest-rate", ingestkey.DefaultRate, "records per second an ingest key may send unless it has its own limit (bursts of 2 s); 0 means no limit")
 	maxRecords := fs.Int("max-records-per-request", ingestkey.DefaultMaxRecordsPerRequest, "records one ingest request may carry (larger ones are refused with 413); 0 means no limit")
 	statsdAllow := fs.String("statsd-allow", ingestkey.DefaultStatsDAllow, "comma-separated networks StatsD accepts packets and connections from")
+	fs.StringVar(&opt.AdminUser, "admin-user", "admin", "login name of the first admin, created at the first start when TELLTALE_ADMIN_PASSWORD is set (else a one-time /setup link is logged)")
+	sessionTTL := days(7 * 24 * time.Hour)
+	fs.Var(&sessionTTL, "session-ttl", "how long a login session lasts at most, e.g. 12h or 7d (it also ends after 24h unused)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 
@@ -131,6 +135,12 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 			return opt, usageError{fmt.Errorf("invalid -statsd-allow: %w", err)}
 		}
 		opt.StatsDAllow = allow
+		opt.SessionTTL = time.Duration(sessionTTL)
+		if opt.SessionTTL <= 0 {
+			return opt, usageError{fmt.Errorf("invalid -session-ttl %s: want a positive duration such as 7d", &sessionTTL)}
+		}
+		// A password is not a flag: flags show in ps and shell history.
+		opt.AdminPassword = os.Getenv("TELLTALE_ADMIN_PASSWORD")
 		opt.MaxDiskBytes = int64(maxDisk)
 		opt.MaxBodyBytes = int64(maxBody)
 		return opt, nil

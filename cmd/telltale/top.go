@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -28,6 +29,8 @@ func runTop(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&opt.Window, "window", time.Minute, "range that rates and latencies are computed over, ending now")
 	fs.DurationVar(&opt.Interval, "interval", time.Second, "time between refreshes")
 	fs.BoolVar(&opt.Once, "once", false, "print one frame and exit, for scripts; exit status 1 if the server cannot be read")
+	// The default is not the flag's, so that -help does not print it.
+	fs.StringVar(&opt.Token, "token", "", "API token (tt_...) to read with, as created under Settings, API tokens (default $TELLTALE_TOKEN)")
 	fs.StringVar(&opt.Env, "env", "", "show only instances of this deployment environment (request figures stay per service)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -37,6 +40,9 @@ func runTop(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if opt.Token == "" {
+		opt.Token = os.Getenv("TELLTALE_TOKEN")
 	}
 	if opt.Window <= 0 {
 		return usageError{fmt.Errorf("invalid -window %s: want a positive duration such as 1m", opt.Window)}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/api/prom"
+	"github.com/fibinc/telltale/internal/auth"
 	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/ingest/jsonlogs"
@@ -97,6 +98,14 @@ type Options struct {
 	MaxRecordsPerRequest int
 	// StatsDAllow lists the networks StatsD accepts; nil means loopback.
 	StatsDAllow []netip.Prefix
+	// AdminUser and AdminPassword create the first admin when no user
+	// exists (serve reads the password from TELLTALE_ADMIN_PASSWORD).
+	// Without a password, the first start logs a one-time /setup link.
+	// AdminUser defaults to "admin".
+	AdminUser, AdminPassword string
+	// SessionTTL is the absolute lifetime of a login session; default 7
+	// days (sessions also end after 24 hours unused).
+	SessionTTL time.Duration
 
 	Logger *slog.Logger
 	// Ready, when set, is called once every listener serves.
@@ -366,13 +375,31 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 	uiMux.Handle("/api/", apiHandler)
-	webHandler, err := web.New(web.Options{Query: qs, PromQL: promEngine, Status: tracker, IngestURL: ingestURL, DSN: api.DSN(ingestURL, dsnProject),
-		Uptime: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Logger: log, Projects: keys, IngestKeyHeader: opt.IngestKeyHeader})
+	// Access control wraps the whole UI port; its error pages are the
+	// dashboard's.
+	var webHandler *web.Handler
+	access, err := auth.New(auth.Options{Store: sta, Logger: log, SessionTTL: opt.SessionTTL,
+		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+			webHandler.ErrorPage(w, r, status, title, msg)
+		}})
+	if err != nil {
+		return err
+	}
+	setupToken, err := access.Bootstrap(ctx, opt.AdminUser, opt.AdminPassword)
+	if err != nil {
+		return err
+	}
+	access.Routes(uiMux)
+	webHandler, err = web.New(web.Options{Query: qs, PromQL: promEngine, Status: tracker, IngestURL: ingestURL, DSN: api.DSN(ingestURL, dsnProject),
+		Uptime: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Access: access, Logger: log,
+		Projects: keys, IngestKeyHeader: opt.IngestKeyHeader})
 	if err != nil {
 		return err
 	}
 	uiMux.Handle("/", webHandler)
-	uiSrv := &http.Server{Handler: uiMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	uiSrv := &http.Server{Handler: access.Handler(uiMux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// The lead: pass opt.TLSCertFile != "" once the UI port serves TLS.
+	warnPlainHTTP(log, httpLn.Addr(), false)
 
 	ret := retention.New(retention.Options{Store: st, MaxAge: opt.Retention, MaxBytes: opt.MaxDiskBytes, Logger: log})
 
@@ -399,6 +426,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	go func() { pipe.Run(pipeCtx); close(pipeDone) }()
 	goRun("retention", func() error { return ret.Run(runCtx) })
 	wg.Go(func() { keys.Run(runCtx) })
+	goRun("access control", func() error { access.Run(runCtx); return nil })
 	// The notifier outlives the checks and rules, so that what they
 	// report as they stop is still delivered.
 	notifyCtx, stopNotify := context.WithCancel(context.WithoutCancel(ctx))
@@ -441,6 +469,10 @@ func Run(ctx context.Context, opt Options) (err error) {
 		"otlp_grpc", grpcLn.Addr().String(), "otlp_http", otlpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"statsd", statsdAddr, "data_dir", opt.DataDir, "startup", time.Since(started).Round(time.Millisecond))
 	log.Info("send Sentry SDK events to project "+project.Slug, "dsn", api.DSN(ingestURL, dsnProject))
+	if setupToken != "" {
+		log.Warn("no user exists yet: open this link to create the first admin (it works once; or restart with TELLTALE_ADMIN_PASSWORD set)",
+			"component", "auth", "url", baseURL(httpLn.Addr())+"/setup?token="+setupToken)
+	}
 	if opt.Ready != nil {
 		opt.Ready(Info{OTLPGRPCAddr: grpcLn.Addr().String(), OTLPHTTPAddr: otlpLn.Addr().String(), HTTPAddr: httpLn.Addr().String(), StatsDAddr: statsdAddr,
 			DSN: api.DSN(ingestURL, dsnProject), IngestKey: ingestKey})
@@ -548,6 +580,24 @@ func ingestKeys(ctx context.Context, opt Options, sta state.Store, reg *selfmetr
 		}
 	}
 	return keys, first, nil
+}
+
+// warnPlainHTTP warns when the UI is served over plain HTTP to other
+// machines: browsers drop Secure cookies there, so session cookies go
+// without it, readable on the network.
+func warnPlainHTTP(log *slog.Logger, addr net.Addr, tls bool) {
+	if tls {
+		return
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return
+	}
+	log.Warn("the UI and API are served over plain HTTP on "+addr.String()+": passwords, session cookies and API tokens cross the network in clear; serve them with TLS (--tls-cert, --tls-key) or behind a TLS proxy",
+		"component", "auth")
 }
 
 // baseURL is the URL clients reach a listener at: its host, or localhost

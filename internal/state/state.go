@@ -146,6 +146,7 @@ type Store interface {
 	Close() error
 
 	AlertStore
+	AuthStore
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9-]{1,50}$`)

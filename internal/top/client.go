@@ -52,6 +52,9 @@ type Client struct {
 	Server string
 	// HTTP is the client requests go through. Default http.DefaultClient.
 	HTTP *http.Client
+	// Token is an API token (tt_...), sent as Authorization: Bearer;
+	// empty sends none.
+	Token string
 }
 
 // Services returns the services seen in [from, to), sorted as the server
@@ -67,6 +70,9 @@ func (c *Client) Services(ctx context.Context, from, to time.Time) ([]Service, e
 	if err != nil {
 		return nil, fmt.Errorf("invalid server address %q: %w", c.Server, err)
 	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		// The url.Error repeats the whole query URL; its cause is the
@@ -81,6 +87,12 @@ func (c *Client) Services(ctx context.Context, from, to time.Time) ([]Service, e
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the answer of %s: %w", c.Server, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		if c.Token == "" {
+			return nil, fmt.Errorf("the server at %s needs an API token: create one under Settings, API tokens, and pass it with --token or TELLTALE_TOKEN", c.Server)
+		}
+		return nil, fmt.Errorf("the server at %s refused the API token: it is wrong, expired or revoked", c.Server)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {

@@ -43,6 +43,8 @@ type Options struct {
 	Now func() time.Time
 	// HTTP is the client for the API. Default http.DefaultClient.
 	HTTP *http.Client
+	// Token is the API token sent with each request (see Client.Token).
+	Token string
 	// Timeout bounds each request to the server. Default 10 seconds.
 	Timeout time.Duration
 }
@@ -80,7 +82,7 @@ const clearHome = "\x1b[H\x1b[2J"
 // the frame and retried at the next interval.
 func Run(ctx context.Context, opt Options) error {
 	opt.setDefaults()
-	c := &Client{Server: opt.Server, HTTP: opt.HTTP}
+	c := &Client{Server: opt.Server, HTTP: opt.HTTP, Token: opt.Token}
 	if opt.Once {
 		f := frame(ctx, c, &opt)
 		if f.Err != nil {

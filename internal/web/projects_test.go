@@ -110,8 +110,8 @@ func TestProjectsPageContent(t *testing.T) {
 	if strings.Contains(body, `action="/settings/projects/2/keys/2/revoke"`) {
 		t.Error("a revoked key can be revoked again")
 	}
-	if n := strings.Count(body, `name="csrf" value="csrf-token-1"`); n != 1+2+3 {
-		t.Errorf("%d forms carry the CSRF token, want 6", n)
+	if n := strings.Count(body, `name="csrf" value="csrf-token-1"`); n != 1+2+3+1 {
+		t.Errorf("%d forms carry the CSRF token, want 7 (6 and the logout form)", n)
 	}
 }
 

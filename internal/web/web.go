@@ -82,6 +82,9 @@ type Options struct {
 	// IngestKeyHeader is the header clients send ingest keys in, for the
 	// snippets; "" means Authorization: Bearer.
 	IngestKeyHeader string
+	// Access serves the login, setup and settings pages; nil (no access
+	// control) leaves them out.
+	Access Access
 }
 
 type server struct {
@@ -90,8 +93,14 @@ type server struct {
 	log   *slog.Logger
 }
 
+// Handler is the dashboard.
+type Handler struct {
+	http.Handler
+	s *server
+}
+
 // New returns the dashboard's handler, to be mounted at "/".
-func New(opt Options) (http.Handler, error) {
+func New(opt Options) (*Handler, error) {
 	if opt.Query == nil {
 		return nil, errors.New("cannot create dashboard: no query service")
 	}
@@ -124,10 +133,11 @@ func New(opt Options) (http.Handler, error) {
 	s.silenceRoutes(mux)
 	s.alertRoutes(mux)
 	s.projectRoutes(mux)
+	s.accessRoutes(mux)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", s.frame(r, "Not found"), errorPage{Message: fmt.Sprintf("There is no page at %s.", r.URL.Path)})
 	})
-	return securityHeaders(mux), nil
+	return &Handler{Handler: securityHeaders(mux), s: s}, nil
 }
 
 // parseTemplates parses every page in templates/ with the layout: page
@@ -213,6 +223,9 @@ type frame struct {
 	User string
 	Role auth.Role
 	CSRF string
+	// Bare leaves out the navigation, search and range picker (the login
+	// and setup pages).
+	Bare bool
 }
 
 // Ranges are the choices of the time range picker.

@@ -141,6 +141,61 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX notification_attempts_at ON notification_attempts (attempted_at)`,
 	},
+	// auth: users, sessions, API tokens and the audit log.
+	{
+		`CREATE SEQUENCE user_ids START 1`,
+		`CREATE TABLE users (
+			id            BIGINT PRIMARY KEY,
+			name          VARCHAR NOT NULL,
+			name_key      VARCHAR NOT NULL UNIQUE,
+			role          VARCHAR NOT NULL,
+			password_hash VARCHAR NOT NULL,
+			disabled      BOOLEAN NOT NULL,
+			issuer        VARCHAR NOT NULL,
+			subject       VARCHAR NOT NULL,
+			email         VARCHAR NOT NULL,
+			created_at    TIMESTAMP NOT NULL,
+			updated_at    TIMESTAMP NOT NULL,
+			last_login_at TIMESTAMP
+		)`,
+		`CREATE TABLE sessions (
+			hash         VARCHAR PRIMARY KEY,
+			user_id      BIGINT NOT NULL,
+			csrf         VARCHAR NOT NULL,
+			created_at   TIMESTAMP NOT NULL,
+			last_seen_at TIMESTAMP NOT NULL,
+			expires_at   TIMESTAMP NOT NULL,
+			ip           VARCHAR NOT NULL,
+			user_agent   VARCHAR NOT NULL
+		)`,
+		`CREATE INDEX sessions_user ON sessions (user_id)`,
+		`CREATE SEQUENCE api_token_ids START 1`,
+		`CREATE TABLE api_tokens (
+			id           BIGINT PRIMARY KEY,
+			user_id      BIGINT NOT NULL,
+			name         VARCHAR NOT NULL,
+			role         VARCHAR NOT NULL,
+			hash         VARCHAR NOT NULL UNIQUE,
+			prefix       VARCHAR NOT NULL,
+			created_at   TIMESTAMP NOT NULL,
+			expires_at   TIMESTAMP,
+			last_used_at TIMESTAMP,
+			revoked_at   TIMESTAMP
+		)`,
+		`CREATE SEQUENCE audit_ids START 1`,
+		`CREATE TABLE audit_log (
+			id       BIGINT PRIMARY KEY,
+			at_time  TIMESTAMP NOT NULL,
+			actor_id BIGINT NOT NULL,
+			actor    VARCHAR NOT NULL,
+			action   VARCHAR NOT NULL,
+			target   VARCHAR NOT NULL,
+			detail   VARCHAR NOT NULL,
+			ip       VARCHAR NOT NULL,
+			outcome  VARCHAR NOT NULL
+		)`,
+		`CREATE INDEX audit_log_at ON audit_log (at_time)`,
+	},
 	// ingest keys: several per project; each project's public key becomes
 	// its first.
 	{

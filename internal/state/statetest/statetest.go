@@ -55,6 +55,7 @@ func Run(t *testing.T, open OpenFunc) {
 	}
 	runNotify(t, open)
 	runIngestKeys(t, open)
+	runAuth(t, open)
 }
 
 var (
