@@ -513,7 +513,7 @@ rules:
 	// POST /-/reload with a broken file: 400 naming the line, nothing
 	// changes.
 	writeFile(t, cfg, base+"  - {name: db-typo, check: dbx, every: 1s}\n")
-	resp, err := http.Post("http://"+s.ui+"/-/reload", "", nil)
+	resp, err := s.client.Post("http://"+s.ui+"/-/reload", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +526,7 @@ rules:
 
 	// The file is the source of truth: the API does not replace it.
 	req, _ := http.NewRequest(http.MethodPut, "http://"+s.ui+"/api/v1/config", strings.NewReader("checks: []\n"))
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,7 +538,7 @@ rules:
 	// A fixed file and POST /-/reload: the rule is gone, its alert
 	// resolved.
 	writeFile(t, cfg, base)
-	resp, err = http.Post("http://"+s.ui+"/-/reload", "", nil)
+	resp, err = s.client.Post("http://"+s.ui+"/-/reload", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

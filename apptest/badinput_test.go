@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -126,7 +128,7 @@ func TestBadInput(t *testing.T) {
 			if c.encoding != "" {
 				r.Header.Set("Content-Encoding", c.encoding)
 			}
-			resp, err := http.DefaultClient.Do(r)
+			resp, err := s.client.Do(r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +173,7 @@ func TestBadInput(t *testing.T) {
 	s.healthy()
 	r, _ := http.NewRequest("POST", "http://"+otlp+"/v1/traces", bytes.NewReader(validSpan))
 	r.Header.Set("Content-Type", "application/x-protobuf")
-	if resp, err := http.DefaultClient.Do(r); err != nil || resp.StatusCode != 200 {
+	if resp, err := s.client.Do(r); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("valid export after bad input: %v %v", resp, err)
 	}
 	var got struct{ Data []struct{ Name string } }
@@ -211,9 +213,10 @@ type hostileCase struct {
 // row has its expected status; afterwards the server must be healthy, the
 // seeded records intact and still queryable.
 func TestHostileInput(t *testing.T) {
-	s := start(t, t.TempDir(), "--max-body-size", "12MB")
+	s := start(t, t.TempDir(), "--max-body-size", "12MB", "--ingest-auth=true")
 	proj := s.project()
-	traceID := seedHostile(t, s, proj)
+	ingest := &http.Client{Transport: ingestKey{host: s.otlpAddr, key: proj.PublicKey}}
+	traceID := seedHostile(t, s, ingest, proj)
 
 	// The issue of the seeded event, for the issue routes.
 	var issues struct {
@@ -249,7 +252,11 @@ func TestHostileInput(t *testing.T) {
 			if strings.HasPrefix(c.path, fmt.Sprintf("/api/%d/", proj.ID)) {
 				r.Header.Set("X-Sentry-Auth", "Sentry sentry_version=7, sentry_key="+proj.PublicKey)
 			}
-			resp, err := http.DefaultClient.Do(r)
+			client := s.client
+			if c.ingest {
+				client = ingest
+			}
+			resp, err := client.Do(r)
 			if err != nil {
 				t.Fatalf("%.200s", err)
 			}
@@ -271,7 +278,7 @@ func TestHostileInput(t *testing.T) {
 		})
 	}
 
-	hostileGRPC(t, s)
+	hostileGRPC(t, s, proj.PublicKey)
 
 	// Healthy, the seeded records intact, and a simple query still works.
 	s.healthy()
@@ -292,7 +299,7 @@ func TestHostileInput(t *testing.T) {
 // seedHostile stores records whose text is markup (a log, a span, an error
 // event, a metric point) and waits until they can be read; it returns the
 // span's trace id.
-func seedHostile(t *testing.T, s *server, proj apiProject) string {
+func seedHostile(t *testing.T, s *server, ingest *http.Client, proj apiProject) string {
 	t.Helper()
 	now := uint64(time.Now().UnixNano())
 	traceID := bytes.Repeat([]byte{0xab}, 16)
@@ -322,7 +329,7 @@ func seedHostile(t *testing.T, s *server, proj apiProject) string {
 		{fmt.Sprintf("/api/%d/store/?sentry_key=%s", proj.ID, proj.PublicKey), "application/json", []byte(event)},
 		{"/api/v1/logs", "application/x-ndjson", []byte(fmt.Sprintf(`{"level":"error","msg":%q,"service":%q,"request_id":"hostile-req"}`+"\n", xss, xss))},
 	} {
-		resp, err := http.Post("http://"+s.otlpAddr+p.path, p.ctype, bytes.NewReader(p.body))
+		resp, err := ingest.Post("http://"+s.otlpAddr+p.path, p.ctype, bytes.NewReader(p.body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -413,7 +420,7 @@ func hostileCases(t *testing.T, proj apiProject, issue, traceID string) []hostil
 		{name: "sentry project id injection", ingest: true, method: "POST", path: "/api/" + sqli + "/store/", ctype: "application/json", body: []byte(`{}`), status: 404},
 		{name: "sentry project id huge", ingest: true, method: "POST", path: "/api/99999999999999999999/store/", ctype: "application/json", body: []byte(`{}`), status: 404},
 		{name: "sentry negative project", ingest: true, method: "POST", path: "/api/-1/store/", ctype: "application/json", body: []byte(`{}`), status: 404},
-		{name: "sentry key injection", ingest: true, method: "POST", path: storePath[:len(storePath)-1] + "?sentry_key=" + url.QueryEscape(sqlInjection), ctype: "application/json", body: []byte(`{}`), status: 403},
+		{name: "sentry key injection", ingest: true, method: "POST", path: storePath[:len(storePath)-1] + "?sentry_key=" + url.QueryEscape(sqlInjection), ctype: "application/json", body: []byte(`{}`), status: 401, contains: "missing or invalid ingest key"},
 
 		{name: "sentry preflight from anywhere", ingest: true, method: "OPTIONS", path: envelopePath, status: 200},
 		{name: "sentry unknown endpoint", ingest: true, method: "POST", path: fmt.Sprintf("/api/%d/", proj.ID) + url.PathEscape(xss) + "/", status: 404},
@@ -598,7 +605,7 @@ func manyTags(n int) []byte {
 
 // hostileGRPC sends hostile OTLP/gRPC exports: invalid UTF-8, 100k
 // attributes, a 10 MB attribute value, and a message over the limit.
-func hostileGRPC(t *testing.T, s *server) {
+func hostileGRPC(t *testing.T, s *server, key string) {
 	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
@@ -624,12 +631,27 @@ func hostileGRPC(t *testing.T, s *server) {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			var resp rawProto
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
 			err := conn.Invoke(ctx, "/opentelemetry.proto.collector.logs.v1.LogsService/Export", rawProto(c.body), &resp, grpc.ForceCodecV2(rawProtoCodec{}))
 			if status.Code(err) != c.want {
 				t.Errorf("%v, want %v", err, c.want)
 			}
 		})
 	}
+}
+
+// ingestKey adds an ingest key to requests to host, except Sentry's, whose
+// key is in the DSN.
+type ingestKey struct{ host, key string }
+
+var sentryPath = regexp.MustCompile(`^/api/[0-9-]`)
+
+func (k ingestKey) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == k.host && r.Header.Get("Authorization") == "" && !sentryPath.MatchString(r.URL.Path) {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+k.key)
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // rawProto is an encoded protobuf message sent as is, so that the test can

@@ -254,7 +254,14 @@ func (b *browser) expect(what string, got []string, want ...string) {
 func browseDemo(t *testing.T, s *server) {
 	b := newBrowser(t, "http://"+s.ui)
 
-	b.open("/", "article.card a.name")
+	// Not logged in, the board sends to the login form, which comes back
+	// to the board.
+	b.open("/", "form.login-form")
+	b.shot("login")
+	b.run("log in", chromedp.SendKeys(`form.login-form input[name="name"]`, "admin", chromedp.ByQuery),
+		chromedp.SendKeys(`form.login-form input[name="password"]`, adminPassword, chromedp.ByQuery),
+		chromedp.Click(`form.login-form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("article.card a.name", chromedp.ByQuery))
 	b.expect("board", b.texts("article.card a.name"), "fibfrontend", "pricing", "userstore")
 	if n := b.count("article.card svg.spark"); n < 3 {
 		t.Errorf("%d sparklines on the board, want one per service", n)
@@ -316,6 +323,7 @@ func browseDemo(t *testing.T, s *server) {
 	browseMetrics(t, b)
 	browseAlerting(t, b)
 	browseHostile(t, b, s)
+	browseSettings(t, b)
 
 	// The search box takes a service name to its page.
 	b.submit(".search input", "pricing", "/services/pricing", ".svc .svc-name")
@@ -352,6 +360,29 @@ func browseAlerting(t *testing.T, b *browser) {
 
 	b.click("header.top nav a", "Silences", "main")
 	b.shot("silences")
+}
+
+// browseSettings goes through the admin's settings: users, a new API
+// token shown once, the projects with their ingest keys, and the audit log
+// with this session's login.
+func browseSettings(t *testing.T, b *browser) {
+	b.click("header.top a.settings-link", "Settings", "ul.settings-index")
+	b.click("ul.settings-index a", "Users", "main")
+	b.shot("users")
+	b.click("header.top a.settings-link", "Settings", "ul.settings-index")
+	b.click("ul.settings-index a", "API tokens", "form.new-token-form")
+	b.submit(`form.new-token-form input[name="name"]`, "browser-test", "/settings/tokens", "pre.token-secret")
+	if tok := b.text("pre.token-secret"); !strings.HasPrefix(tok, "tt_") {
+		t.Errorf("new token shown as %q", tok)
+	}
+	b.shot("tokens")
+	b.click("header.top a.settings-link", "Settings", "ul.settings-index")
+	b.click("ul.settings-index a", "Projects", "section.project code.dsn")
+	b.shot("projects")
+	b.click("header.top a.settings-link", "Settings", "ul.settings-index")
+	b.click("ul.settings-index a", "Audit log", "table.audit tr.audit-entry")
+	b.expect("audit actions", b.texts("table.audit tr.audit-entry td.action"), "login", "token.create")
+	b.shot("audit")
 }
 
 // browseLogs filters the logs explorer, follows a line to its request, and
@@ -408,7 +439,8 @@ func browseMetrics(t *testing.T, b *browser) {
 func browseHostile(t *testing.T, b *browser, s *server) {
 	const body = `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script> hostile`
 	line := fmt.Sprintf(`{"level":"error","msg":%q,"service":"xss-probe","request_id":"xss-req-1","note":"<b>bold</b>"}`, body)
-	resp, err := http.Post("http://"+s.otlpAddr+"/api/v1/logs", "application/x-ndjson", strings.NewReader(line+"\n"))
+	ingest := &http.Client{Transport: ingestKey{host: s.otlpAddr, key: s.project().PublicKey}}
+	resp, err := ingest.Post("http://"+s.otlpAddr+"/api/v1/logs", "application/x-ndjson", strings.NewReader(line+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

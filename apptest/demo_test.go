@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ func TestDemo(t *testing.T) {
 	statsd := freeAddr(t)
 	s.cmd = exec.Command(binary, "demo", "--duration", "3m", "--rate", "25", "--data-dir", s.dataDir,
 		"--otlp-grpc-addr", s.grpcAddr, "--otlp-http-addr", s.otlpAddr, "--http-addr", s.ui, "--statsd-addr", statsd)
+	s.cmd.Env = append(os.Environ(), "TELLTALE_ADMIN_PASSWORD="+adminPassword)
 	out := &syncBuffer{}
 	s.cmd.Stdout, s.cmd.Stderr = out, s.log
 	begin := time.Now()
@@ -42,6 +44,20 @@ func TestDemo(t *testing.T) {
 	})
 
 	deadline := begin.Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.ui + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("demo server not ready within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.connect()
 	check := func(what string, ok func() (bool, string)) {
 		t.Helper()
 		for {
@@ -189,7 +205,7 @@ func TestDemo(t *testing.T) {
 	})
 
 	check("the services board shows the fleet", func() (bool, string) {
-		resp, err := http.Get("http://" + s.ui + "/")
+		resp, err := s.client.Get("http://" + s.ui + "/")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -221,7 +237,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}
 	}
-	if resp, err := http.Get("http://" + s.ui + "/healthz"); err == nil {
+	if resp, err := s.client.Get("http://" + s.ui + "/healthz"); err == nil {
 		resp.Body.Close()
 		t.Error("server still answers after the demo stopped")
 	}
@@ -229,7 +245,7 @@ func TestDemo(t *testing.T) {
 
 // try fetches an API path into v, and says whether it got a 200.
 func (s *server) try(path string, v any) bool {
-	resp, err := http.Get("http://" + s.ui + path)
+	resp, err := s.client.Get("http://" + s.ui + path)
 	if err != nil {
 		return false
 	}

@@ -153,7 +153,7 @@ func TestJSONLogLines(t *testing.T) {
 	}
 
 	// Self-metrics count the records by source.
-	resp, err := http.Get("http://" + s.ui + "/metrics")
+	resp, err := s.client.Get("http://" + s.ui + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

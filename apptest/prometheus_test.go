@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -202,7 +201,7 @@ func (s *server) promRangeValues(t *testing.T, params url.Values, n int) (last, 
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.PostForm("http://"+s.ui+"/api/v1/query_range", params)
+		resp, err := s.client.PostForm("http://"+s.ui+"/api/v1/query_range", params)
 		if err != nil {
 			t.Fatal(err)
 		}

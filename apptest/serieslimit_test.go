@@ -3,7 +3,6 @@ package apptest
 import (
 	"bufio"
 	"context"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -24,7 +23,7 @@ import (
 // when absent.
 func (s *server) selfMetric(t *testing.T, sample string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + s.ui + "/metrics")
+	resp, err := s.client.Get("http://" + s.ui + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

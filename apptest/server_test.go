@@ -4,12 +4,14 @@
 package apptest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,7 +51,16 @@ type server struct {
 	grpcAddr, otlpAddr, ui string
 	log                    *syncBuffer
 	exited                 chan struct{}
+	// token is an admin API token; client sends it on every request to
+	// the UI port.
+	token  string
+	client *http.Client
 }
+
+// adminPassword is the first admin's password in every test server
+// (user "admin").
+const adminPassword = "apptest-admin-password"
+
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -62,13 +73,16 @@ func freeAddr(t *testing.T) string {
 }
 
 // start runs telltale serve on dataDir with extra flags and waits until it is
-// ready. The process is killed when the test ends.
+// ready, logged in as admin. Ingest authentication is off, since most tests
+// are about something else; tests of ingest keys pass --ingest-auth=true.
+// The process is killed when the test ends.
 func start(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: dataDir, grpcAddr: freeAddr(t), otlpAddr: freeAddr(t), ui: freeAddr(t), log: &syncBuffer{}, exited: make(chan struct{})}
-	args := append([]string{"serve", "--data-dir", dataDir, "--log-level", "debug",
+	args := append([]string{"serve", "--data-dir", dataDir, "--log-level", "debug", "--ingest-auth=false",
 		"--otlp-grpc-addr", s.grpcAddr, "--otlp-http-addr", s.otlpAddr, "--http-addr", s.ui, "--statsd-addr", freeAddr(t)}, extra...)
 	s.cmd = exec.Command(binary, args...)
+	s.cmd.Env = append(os.Environ(), "TELLTALE_ADMIN_PASSWORD="+adminPassword)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	begin := time.Now()
 	if err := s.cmd.Start(); err != nil {
@@ -100,7 +114,109 @@ func start(t *testing.T, dataDir string, extra ...string) *server {
 		}
 	}
 	t.Logf("telltale ready in %s", time.Since(begin).Round(time.Millisecond))
+	s.connect()
 	return s
+}
+
+// connect logs in as admin and makes the client that sends the admin's
+// API token.
+func (s *server) connect() {
+	s.t.Helper()
+	s.token = s.login("admin", adminPassword).createToken("apptest", "")
+	s.client = &http.Client{Transport: bearer{host: s.ui, token: s.token, next: http.DefaultTransport}}
+}
+
+// bearer adds an API token to requests to host.
+type bearer struct {
+	host, token string
+	next        http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == b.host && r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.next.RoundTrip(r)
+}
+
+// session is a user logged in to a server through the API, as the
+// dashboard's forms are: a session cookie and its CSRF token.
+type session struct {
+	s      *server
+	client *http.Client
+	csrf   string
+}
+
+// login logs in with a password; it fails the test if that fails.
+func (s *server) login(name, password string) *session {
+	s.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &session{s: s, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	var out struct {
+		Data struct {
+			CSRF string `json:"csrf"`
+		} `json:"data"`
+	}
+	c.call("POST", "/api/v1/login", map[string]string{"name": name, "password": password}, 200, &out)
+	if out.Data.CSRF == "" {
+		s.t.Fatalf("login as %s: no CSRF token in the answer", name)
+	}
+	c.csrf = out.Data.CSRF
+	return c
+}
+
+// createToken creates an API token of the session's user; role "" is the
+// user's own.
+func (c *session) createToken(name, role string) string {
+	c.s.t.Helper()
+	body := map[string]string{"name": name}
+	if role != "" {
+		body["role"] = role
+	}
+	var out struct {
+		Data struct {
+			Token string `json:"token"`
+		} `json:"data"`
+	}
+	c.call("POST", "/api/v1/tokens", body, 201, &out)
+	if !strings.HasPrefix(out.Data.Token, "tt_") {
+		c.s.t.Fatalf("create token: got %q", out.Data.Token)
+	}
+	return out.Data.Token
+}
+
+// call sends a JSON request with the session and its CSRF token, checks
+// the status and decodes the answer into v.
+func (c *session) call(method, path string, body any, wantStatus int, v any) {
+	c.s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+c.s.ui+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if c.csrf != "" {
+		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		c.s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		c.s.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, wantStatus, data)
+	}
+	if v != nil {
+		if err := json.Unmarshal(data, v); err != nil {
+			c.s.t.Fatalf("%s %s: cannot decode %s: %v", method, path, data, err)
+		}
+	}
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -127,7 +243,7 @@ func (s *server) kill() {
 // status code.
 func (s *server) get(path string, wantStatus int, v any) {
 	s.t.Helper()
-	resp, err := http.Get("http://" + s.ui + path)
+	resp, err := s.client.Get("http://" + s.ui + path)
 	if err != nil {
 		s.t.Fatalf("GET %s: %v", path, err)
 	}

@@ -100,7 +100,7 @@ func TestTopGolden(t *testing.T) {
 		t.Run(tt.golden, func(t *testing.T) {
 			var out bytes.Buffer
 			err := top.Run(context.Background(), top.Options{
-				Server: "http://" + s.ui, Once: true, Env: tt.env, Out: &out,
+				Server: "http://" + s.ui, Token: s.token, Once: true, Env: tt.env, Out: &out,
 				Now: func() time.Time { return topNow },
 			})
 			if err != nil {

@@ -48,7 +48,9 @@ type Config struct {
 	// Endpoint is the Telltale server's OTLP/HTTP address, "host:port" or a
 	// URL; default $OTEL_EXPORTER_OTLP_ENDPOINT, else DefaultEndpoint.
 	Endpoint string
-	// Headers are sent with every export, e.g. an ingest key.
+	// Headers are sent with every export, e.g. the ingest key as
+	// {"Authorization": "Bearer <key>"}; default
+	// $OTEL_EXPORTER_OTLP_HEADERS (e.g. Authorization=Bearer%20<key>).
 	Headers map[string]string
 
 	// LogOutput receives the readable log lines of Logger; default
@@ -159,15 +161,25 @@ func Init(ctx context.Context, cfg Config) (shutdown func(context.Context) error
 		return nil, fmt.Errorf("cannot describe service %s: %w", cfg.Service, err)
 	}
 
-	traceExp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint+"/v1/traces"), otlptracehttp.WithHeaders(cfg.Headers))
+	// Without Headers the exporters read $OTEL_EXPORTER_OTLP_HEADERS;
+	// WithHeaders, even empty, would replace them.
+	traceOpts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(endpoint + "/v1/traces")}
+	metricOpts := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpointURL(endpoint + "/v1/metrics")}
+	logOpts := []otlploghttp.Option{otlploghttp.WithEndpointURL(endpoint + "/v1/logs")}
+	if len(cfg.Headers) > 0 {
+		traceOpts = append(traceOpts, otlptracehttp.WithHeaders(cfg.Headers))
+		metricOpts = append(metricOpts, otlpmetrichttp.WithHeaders(cfg.Headers))
+		logOpts = append(logOpts, otlploghttp.WithHeaders(cfg.Headers))
+	}
+	traceExp, err := otlptracehttp.New(ctx, traceOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot export traces to %s: %w", endpoint, err)
 	}
-	metricExp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(endpoint+"/v1/metrics"), otlpmetrichttp.WithHeaders(cfg.Headers))
+	metricExp, err := otlpmetrichttp.New(ctx, metricOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot export metrics to %s: %w", endpoint, err)
 	}
-	logExp, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL(endpoint+"/v1/logs"), otlploghttp.WithHeaders(cfg.Headers))
+	logExp, err := otlploghttp.New(ctx, logOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot export logs to %s: %w", endpoint, err)
 	}

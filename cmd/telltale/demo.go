@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +60,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("cannot find this program to start the fleet: %w", err)
 	}
+	// The demo has access control like any server; without
+	// TELLTALE_ADMIN_PASSWORD it makes up the first admin's password and
+	// prints it, since a demo is for looking at at once.
+	madeUp := opt.AdminPassword == ""
+	if madeUp {
+		opt.AdminPassword = randomPassword()
+	}
 
 	if *duration > 0 {
 		var cancel context.CancelFunc
@@ -83,15 +93,28 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	logDir := filepath.Join(opt.DataDir, "demo-logs")
 	f := &fleet{exe: exe, logDir: logDir, stderr: stderr}
+	f.env = []string{"OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20" + info.IngestKey}
 	ferr := f.start(ctx, info, *rate)
-	if ferr == nil && opt.ConfigPath == "" {
-		// Not fatal: the demo's telemetry is worth seeing without checks.
-		if err := putDemoConfig(ctx, info, f); err != nil {
-			fmt.Fprintln(stderr, "telltale demo: cannot configure uptime checks and alert rules:", err)
+	login := "log in as " + opt.AdminUser + " with the password in TELLTALE_ADMIN_PASSWORD"
+	if ferr == nil {
+		api, err := demoLogin(ctx, info, opt.AdminUser, opt.AdminPassword)
+		switch {
+		case err != nil:
+			// A kept data directory whose admin has another password.
+			login = "log in as the admin of " + opt.DataDir
+			fmt.Fprintln(stderr, "telltale demo: cannot log in to configure uptime checks and alert rules:", err)
+		case opt.ConfigPath == "":
+			// Not fatal: the demo's telemetry is worth seeing without checks.
+			if err := putDemoConfig(ctx, api, info, f); err != nil {
+				fmt.Fprintln(stderr, "telltale demo: cannot configure uptime checks and alert rules:", err)
+			}
+		}
+		if err == nil && madeUp {
+			login = fmt.Sprintf("log in as %s, password %s", opt.AdminUser, opt.AdminPassword)
 		}
 	}
 	if ferr == nil {
-		printBanner(stdout, info, f, *rate, *duration, dataGiven, logDir)
+		printBanner(stdout, info, f, *rate, *duration, dataGiven, logDir, login)
 		select {
 		case <-ctx.Done():
 		case ferr = <-f.exited:
@@ -147,9 +170,12 @@ func (a *addrWatcher) Write(p []byte) (int, error) {
 }
 
 type fleet struct {
-	exe     string
-	logDir  string
-	stderr  io.Writer
+	exe    string
+	logDir string
+	stderr io.Writer
+	// env is added to the members' environment: the ingest key, for the
+	// OpenTelemetry exporters.
+	env     []string
 	members []*member
 	// exited receives an error when a member stops on its own.
 	exited chan error
@@ -210,6 +236,7 @@ func (f *fleet) run(ctx context.Context, name string, args []string) (*member, e
 		return nil, fmt.Errorf("cannot open log of %s: %w", name, err)
 	}
 	cmd := exec.Command(f.exe, append([]string{"fibpro", name}, args...)...)
+	cmd.Env = append(os.Environ(), f.env...)
 	m := &member{name: name, cmd: cmd, done: make(chan struct{}), bound: make(chan string, 1)}
 	w := &addrWatcher{w: out, found: m.bound}
 	cmd.Stdout, cmd.Stderr = w, w
@@ -290,7 +317,7 @@ func loopback(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
-func printBanner(w io.Writer, info app.Info, f *fleet, rate float64, duration time.Duration, keep bool, logDir string) {
+func printBanner(w io.Writer, info app.Info, f *fleet, rate float64, duration time.Duration, keep bool, logDir, login string) {
 	var front string
 	for _, m := range f.members {
 		if m.name == "fibfrontend" {
@@ -304,17 +331,16 @@ func printBanner(w io.Writer, info app.Info, f *fleet, rate float64, duration ti
 	fmt.Fprintf(w, `
 Telltale demo: the FibPro fleet is running with traffic (%g requests/s, %s).
 
-  API and dashboard   http://%s
+  API and dashboard   http://%s (%s)
   FibPro frontend     curl -u alice:alice-pw http://%s/10
   OTLP                gRPC %s, HTTP http://%s
   Sentry DSN          %s
 
-  Live view:          telltale top --server http://%s
-  Services:           curl http://%s/api/v1/services
-  Issues:             curl http://%s/api/v1/issues
+  Live view:          telltale top --server http://%s --token <an API token from Settings>
+  Ingest key          %s (OTLP: Authorization: Bearer <key>)
   Fleet logs:         %s
-`, rate, until, loopback(info.HTTPAddr), front, loopback(info.OTLPGRPCAddr), loopback(info.OTLPHTTPAddr), info.DSN,
-		loopback(info.HTTPAddr), loopback(info.HTTPAddr), loopback(info.HTTPAddr), logDir)
+`, rate, until, loopback(info.HTTPAddr), login, front, loopback(info.OTLPGRPCAddr), loopback(info.OTLPHTTPAddr), info.DSN,
+		loopback(info.HTTPAddr), info.IngestKey, logDir)
 	if !keep {
 		fmt.Fprintln(w, "\n  The data is in a temporary directory, deleted when the demo stops; keep it with --data-dir.")
 	}
@@ -324,7 +350,7 @@ Telltale demo: the FibPro fleet is running with traffic (%g requests/s, %s).
 // putDemoConfig configures, through the API as a user could, an uptime
 // check of each FibPro service and alert rules on the fleet: a check
 // failing, an error rate, a latency and new issues.
-func putDemoConfig(ctx context.Context, info app.Info, f *fleet) error {
+func putDemoConfig(ctx context.Context, api *apiClient, info app.Info, f *fleet) error {
 	var b bytes.Buffer
 	b.WriteString("# The FibPro demo's checks and rules, set by telltale demo through PUT /api/v1/config.\nchecks:\n")
 	var names []string
@@ -359,18 +385,68 @@ func putDemoConfig(ctx context.Context, info app.Info, f *fleet) error {
     labels: {severity: ticket}
     annotations: {summary: "{{ .Value }} new issues in the last 10 minutes"}
 `)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+loopback(info.HTTPAddr)+"/api/v1/config", &b)
+	_, err := api.do(ctx, http.MethodPut, "/api/v1/config", "application/yaml", &b)
+	return err
+}
+
+// apiClient calls the API with a login session, as the dashboard does.
+type apiClient struct {
+	base string
+	http *http.Client
+	csrf string
+}
+
+// demoLogin logs in to the demo's server.
+func demoLogin(ctx context.Context, info app.Info, user, password string) (*apiClient, error) {
+	jar, err := cookiejar.New(nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	c := &apiClient{base: "http://" + loopback(info.HTTPAddr), http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	body, err := json.Marshal(map[string]string{"name": user, "password": password})
 	if err != nil {
-		return err
+		return nil, err
+	}
+	data, err := c.do(ctx, http.MethodPost, "/api/v1/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	var login struct {
+		Data struct {
+			CSRF string `json:"csrf"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(data, &login); err != nil {
+		return nil, fmt.Errorf("cannot read the login answer: %w", err)
+	}
+	c.csrf = login.Data.CSRF
+	return c, nil
+}
+
+// do sends a request and returns the body of a 2xx answer.
+func (c *apiClient) do(ctx context.Context, method, path, ctype string, body io.Reader) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", ctype)
+	if c.csrf != "" {
+		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("PUT /api/v1/config: %s: %s", resp.Status, msg)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))
+	}
+	return data, nil
 }
+
+// randomPassword makes up a password: 26 random base32 characters.
+func randomPassword() string { return rand.Text() }
