@@ -61,7 +61,6 @@ type server struct {
 // (user "admin").
 const adminPassword = "apptest-admin-password"
 
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fibinc/telltale/internal/app"
+	"github.com/fibinc/telltale/internal/auth"
+	"github.com/fibinc/telltale/internal/auth/oidc"
 	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -79,6 +81,13 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	fs.StringVar(&opt.AdminUser, "admin-user", "admin", "login name of the first admin, created at the first start when TELLTALE_ADMIN_PASSWORD is set (else a one-time /setup link is logged)")
 	sessionTTL := days(7 * 24 * time.Hour)
 	fs.Var(&sessionTTL, "session-ttl", "how long a login session lasts at most, e.g. 12h or 7d (it also ends after 24h unused)")
+	fs.StringVar(&opt.OIDC.Issuer, "oidc-issuer", "", "OpenID Connect issuer URL; turns on \"Sign in with SSO\" (client secret from TELLTALE_OIDC_CLIENT_SECRET)")
+	fs.StringVar(&opt.OIDC.ClientID, "oidc-client-id", "", "OIDC client id registered with the provider")
+	fs.StringVar(&opt.OIDC.RedirectURL, "oidc-redirect-url", "", "OIDC callback URL registered with the provider; default <UI URL>/auth/oidc/callback")
+	oidcScopes := fs.String("oidc-scopes", "openid,email,profile", "comma-separated OIDC scopes to request, e.g. openid,email,profile,groups")
+	fs.StringVar(&opt.OIDC.RoleClaim, "oidc-role-claim", "", "ID token claim that names the user's role or groups, e.g. groups or realm_access.roles")
+	oidcRoleMap := fs.String("oidc-role-map", "", "role claim values to roles, e.g. admins=admin,devs=editor; without it the claim must say viewer, editor or admin")
+	oidcDefaultRole := fs.String("oidc-default-role", "viewer", "role of a new OIDC user the provider gives no role: viewer, editor or admin")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 
@@ -141,6 +150,21 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 		}
 		// A password is not a flag: flags show in ps and shell history.
 		opt.AdminPassword = os.Getenv("TELLTALE_ADMIN_PASSWORD")
+		if opt.OIDC.Issuer != "" {
+			if opt.OIDC.ClientID == "" {
+				return opt, usageError{errors.New("-oidc-issuer needs -oidc-client-id")}
+			}
+			opt.OIDC.ClientSecret = os.Getenv("TELLTALE_OIDC_CLIENT_SECRET")
+			opt.OIDC.Scopes = strings.Split(*oidcScopes, ",")
+			m, err := oidc.ParseRoleMap(*oidcRoleMap)
+			if err != nil {
+				return opt, usageError{fmt.Errorf("invalid -oidc-role-map: %w", err)}
+			}
+			opt.OIDC.RoleMap = m
+			if opt.OIDC.DefaultRole, err = auth.ParseRole(*oidcDefaultRole); err != nil {
+				return opt, usageError{fmt.Errorf("invalid -oidc-default-role: %w", err)}
+			}
+		}
 		opt.MaxDiskBytes = int64(maxDisk)
 		opt.MaxBodyBytes = int64(maxBody)
 		return opt, nil

@@ -106,6 +106,8 @@ type Options struct {
 	// SessionTTL is the absolute lifetime of a login session; default 7
 	// days (sessions also end after 24 hours unused).
 	SessionTTL time.Duration
+	// OIDC turns on login through an OpenID Connect provider.
+	OIDC OIDC
 
 	Logger *slog.Logger
 	// Ready, when set, is called once every listener serves.
@@ -378,7 +380,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 	// Access control wraps the whole UI port; its error pages are the
 	// dashboard's.
 	var webHandler *web.Handler
-	access, err := auth.New(auth.Options{Store: sta, Logger: log, SessionTTL: opt.SessionTTL,
+	var external auth.ExternalLogin
+	if opt.OIDC.Issuer != "" {
+		external = newOIDCLogin(opt.OIDC, baseURL(httpLn.Addr()), log)
+	}
+	access, err := auth.New(auth.Options{Store: sta, Logger: log, SessionTTL: opt.SessionTTL, External: external, ExternalDefaultRole: opt.OIDC.DefaultRole,
 		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 			webHandler.ErrorPage(w, r, status, title, msg)
 		}})
