@@ -69,6 +69,11 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	fs.IntVar(&opt.QueueRecords, "queue-records", 200_000, "records that may wait for a commit, per signal, before ingest answers 503")
 	fs.StringVar(&opt.MemoryLimit, "memory-limit", "256MB", "memory limit of the embedded database")
 	fs.StringVar(&opt.ConfigPath, "config", "", "YAML file of uptime checks, alert rules and notifications (check it with telltale check config; reloaded on SIGHUP and POST /-/reload)")
+	minFree := bytesize(512 << 20)
+	fs.Var(&minFree, "min-free-disk", "free space the data directory's disk keeps: below it ingest is refused with 503 until there is more; 0 turns the check off")
+	fs.StringVar(&opt.TLSCert, "tls-cert", "", "PEM certificate (chain) file: with -tls-key, every TCP listener serves TLS; reloaded when it changes")
+	fs.StringVar(&opt.TLSKey, "tls-key", "", "PEM private key file of -tls-cert")
+	fs.StringVar(&opt.TLSClientCA, "tls-client-ca", "", "PEM CA file: ingest listeners (OTLP, StatsD TCP) then require client certificates it signed")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 
@@ -99,6 +104,11 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 			opt.MaxSeriesPerMetric = *maxSeries
 		}
 		opt.MaxDiskBytes = int64(maxDisk)
+		opt.MinFreeDisk = int64(minFree)
+		if minFree == 0 {
+			opt.MinFreeDisk = -1 // app.Options: negative turns the check off
+		}
+		opt.Version = version
 		opt.MaxBodyBytes = int64(maxBody)
 		return opt, nil
 	}

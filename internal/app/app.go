@@ -10,6 +10,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,8 @@ import (
 
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/api/prom"
+	"github.com/fibinc/telltale/internal/datadir"
+	"github.com/fibinc/telltale/internal/diskguard"
 	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/ingest/jsonlogs"
 	"github.com/fibinc/telltale/internal/ingest/otlpgrpc"
@@ -80,6 +83,18 @@ type Options struct {
 	// POST /-/reload. Empty: the configuration set through the API, if any.
 	ConfigPath string
 
+	// MinFreeDisk is the free space of the data directory's file system
+	// below which ingest is refused (503 + Retry-After) until there is
+	// more. Default 512MB; negative turns the check off.
+	MinFreeDisk int64
+	// TLSCert and TLSKey are PEM files: when set, every TCP listener (UI
+	// and API, OTLP/HTTP, OTLP/gRPC, StatsD TCP) serves TLS 1.2 or later.
+	// The files are read again when they change. TLSClientCA, when set,
+	// makes the ingest listeners require client certificates it signed.
+	TLSCert, TLSKey, TLSClientCA string
+	// Version is written in the marker of a new data directory.
+	Version string
+
 	Logger *slog.Logger
 	// Ready, when set, is called once every listener serves.
 	Ready func(Info)
@@ -123,6 +138,9 @@ func (o *Options) setDefaults() {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
+	if o.MinFreeDisk == 0 {
+		o.MinFreeDisk = diskguard.DefaultReserve
+	}
 	ret := map[telemetry.Signal]time.Duration{}
 	for _, s := range telemetry.Signals {
 		ret[s] = DefaultRetention(s)
@@ -142,6 +160,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 	opt.setDefaults()
 	log := opt.Logger
 	started := time.Now()
+
+	uiTLS, ingestTLS, err := tlsConfigs(opt, log)
+	if err != nil {
+		return err
+	}
+	if _, adopted, err := datadir.Prepare(opt.DataDir, opt.Version, started); err != nil {
+		return err
+	} else if adopted {
+		log.Info("marked the data directory of an earlier Telltale as Telltale's", "component", "app", "data_dir", opt.DataDir)
+	}
 
 	st, err := duckdb.Open(ctx, duckdb.Options{Dir: opt.DataDir, MemoryLimit: opt.MemoryLimit, Logger: log})
 	if err != nil {
@@ -167,6 +195,9 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 
+	guard := diskguard.New(diskguard.Options{Dir: opt.DataDir, Reserve: max(opt.MinFreeDisk, 0),
+		Broken: st.Broken, Reopen: st.Reopen, Logger: log})
+
 	reg := selfmetrics.New()
 	ingestMetrics := selfmetrics.NewIngest(reg)
 	commitSeconds := reg.NewHistogram("telltale_commit_duration_seconds", "Time to commit one group of records to the store.",
@@ -175,7 +206,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	commitErrors := reg.NewCounter("telltale_commit_errors_total", "Commits that failed.", "signal")
 
 	pipe := pipeline.New(pipeline.Options{
-		Writer:       st,
+		Writer:       diskguard.Writer(st, guard),
 		QueueRecords: opt.QueueRecords,
 		Logger:       log,
 		OnCommit: func(s telemetry.Signal, n int, took time.Duration, err error) {
@@ -195,6 +226,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 		n, _ := st.DiskUsage()
 		return float64(n)
 	})
+	reg.NewGaugeFunc("telltale_disk_free_bytes", "Free bytes of the data directory's file system; ingest stops below the reserve.", func() float64 {
+		n, _ := guard.Free()
+		return float64(n)
+	})
+	reg.NewGaugeFunc("telltale_store_broken", "1 while the store waits to be reopened after a failed write.", func() float64 {
+		if st.Broken() != nil {
+			return 1
+		}
+		return 0
+	})
 	reg.NewGaugeFunc("telltale_uptime_seconds", "Seconds since Telltale started.", func() float64 {
 		return time.Since(started).Seconds()
 	})
@@ -203,6 +244,8 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if err != nil {
 		return err
 	}
+	// Listeners append through the guard, which refuses before any work.
+	ingest := diskguard.Appender(tracker, guard)
 
 	qs, err := query.New(query.Options{Store: st, State: sta})
 	if err != nil {
@@ -268,8 +311,8 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 	if opt.StatsDAddr != statsdingest.Disabled {
-		statsd, err = statsdingest.Listen(statsdingest.Options{UDPAddr: opt.StatsDAddr, TCPAddr: opt.StatsDAddr,
-			FlushInterval: opt.StatsDFlushInterval, Appender: pipe, Series: series, Window: window, Metrics: ingestMetrics, Logger: log})
+		statsd, err = statsdingest.Listen(statsdingest.Options{UDPAddr: opt.StatsDAddr, TCPAddr: opt.StatsDAddr, TLS: ingestTLS,
+			FlushInterval: opt.StatsDFlushInterval, Appender: diskguard.Appender(pipe, guard), Series: series, Window: window, Metrics: ingestMetrics, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -277,7 +320,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 
 	// Checks, rules and notifications start from a valid configuration or
 	// not at all: a broken file fails the start with every problem named.
-	alerts, err := newAlerting(opt.ConfigPath, sta, qs, promEngine, baseURL(httpLn.Addr()), log)
+	alerts, err := newAlerting(opt.ConfigPath, sta, qs, promEngine, baseURL(uiTLS, httpLn.Addr()), log)
 	if err != nil {
 		return err
 	}
@@ -286,16 +329,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 
 	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
-		Appender: tracker, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Series: series, Logger: log,
+		Appender: ingest, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Series: series, Logger: log,
 	})
 	otlpMux := http.NewServeMux()
 	otlpMux.Handle("/v1/", otlphttp.New(otlphttp.Options{
-		Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Series: series, Logger: log,
+		Appender: ingest, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Series: series, Logger: log,
 	}))
-	otlpMux.Handle("/api/v1/logs", jsonlogs.New(jsonlogs.Options{Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log}))
+	otlpMux.Handle("/api/v1/logs", jsonlogs.New(jsonlogs.Options{Appender: ingest, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log}))
 	// Sentry SDKs post to [/prefix]/api/<project>/envelope/ or /store/.
 	otlpMux.Handle("/", sentryhttp.New(sentryhttp.Options{
-		Appender: tracker, Projects: sta, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
+		Appender: ingest, Projects: sta, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
 		CheckIns: func(ctx context.Context, slug, status string, took time.Duration, at time.Time) {
 			// A check-in for a monitor that is not a push check is kept
 			// as a log record only.
@@ -322,7 +365,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	uiMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	uiMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	uiMux.HandleFunc("POST /-/reload", alerts.reloadHandler)
-	ingestURL := baseURL(otlpLn.Addr())
+	ingestURL := baseURL(ingestTLS, otlpLn.Addr())
 	promHandler, err := prom.New(prom.Options{Engine: promEngine, Logger: log})
 	if err != nil {
 		return err
@@ -378,9 +421,18 @@ func Run(ctx context.Context, opt Options) (err error) {
 	go func() { defer alertWG.Done(); alerts.watchSignals(runCtx) }()
 	trackerDone := make(chan struct{})
 	go func() { tracker.Run(pipeCtx); close(trackerDone) }()
+	goRun("disk guard", func() error { guard.Run(runCtx); return nil })
+	if ingestTLS != nil {
+		// gRPC serves HTTP/2 over the TLS connection as over a plain one;
+		// its clients insist on the h2 protocol being negotiated.
+		grpcTLS := ingestTLS.Clone()
+		grpcTLS.NextProtos = []string{"h2"}
+		grpcLn = tls.NewListener(grpcLn, grpcTLS)
+		otlpSrv.TLSConfig, uiSrv.TLSConfig = ingestTLS, uiTLS
+	}
 	goRun("OTLP/gRPC server", func() error { return grpcSrv.Serve(grpcLn) })
-	goRun("OTLP/HTTP server", func() error { return otlpSrv.Serve(otlpLn) })
-	goRun("UI and API server", func() error { return uiSrv.Serve(httpLn) })
+	goRun("OTLP/HTTP server", func() error { return serveHTTP(otlpSrv, otlpLn) })
+	goRun("UI and API server", func() error { return serveHTTP(uiSrv, httpLn) })
 	// StatsD commits its last interval as it stops, so the pipeline waits
 	// for it.
 	statsdDone := make(chan error, 1)
@@ -403,7 +455,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 
 	ready.Store(true)
-	log.Info("telltale is ready",
+	log.Info("telltale is ready", "ui", baseURL(uiTLS, httpLn.Addr()), "tls", uiTLS != nil,
 		"otlp_grpc", grpcLn.Addr().String(), "otlp_http", otlpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"statsd", statsdAddr, "data_dir", opt.DataDir, "startup", time.Since(started).Round(time.Millisecond))
 	log.Info("send Sentry SDK events to project "+project.Slug, "dsn", api.DSN(ingestURL, project))
@@ -485,14 +537,27 @@ func defaultProject(ctx context.Context, sta state.Store) (state.Project, error)
 }
 
 // baseURL is the URL clients reach a listener at: its host, or localhost
-// when it listens on every address.
-func baseURL(addr net.Addr) string {
+// when it listens on every address; https when it serves TLS.
+func baseURL(tlsConfig *tls.Config, addr net.Addr) string {
+	scheme := "http://"
+	if tlsConfig != nil {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String()
+		return scheme + addr.String()
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
+}
+
+// serveHTTP serves srv on l, over TLS when srv has a TLS configuration
+// (ServeTLS also offers HTTP/2).
+func serveHTTP(srv *http.Server, l net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(l, "", "")
+	}
+	return srv.Serve(l)
 }

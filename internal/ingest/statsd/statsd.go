@@ -16,6 +16,7 @@ package statsd
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -133,6 +134,8 @@ type Options struct {
 	// Metrics count committed points (source "statsd") and rejected lines
 	// and points by reason; nil counts into a private registry.
 	Metrics *selfmetrics.Ingest
+	// TLS, when set, makes the TCP listener serve TLS (UDP stays plain).
+	TLS *tls.Config
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -180,8 +183,8 @@ func (o *Options) setDefaults() {
 type Server struct {
 	opt  Options
 	log  *slog.Logger
-	udp  *net.UDPConn     // nil when disabled
-	tcp  *net.TCPListener // nil when disabled
+	udp  *net.UDPConn // nil when disabled
+	tcp  net.Listener // nil when disabled
 	agg  *aggregator
 	logs rateLog
 
@@ -226,7 +229,10 @@ func Listen(opt Options) (*Server, error) {
 			}
 			return nil, fmt.Errorf("cannot listen for StatsD on TCP %s: %w", opt.TCPAddr, err)
 		}
-		s.tcp = l.(*net.TCPListener)
+		s.tcp = l
+		if opt.TLS != nil {
+			s.tcp = tls.NewListener(l, opt.TLS)
+		}
 	}
 	return s, nil
 }
