@@ -28,6 +28,12 @@ import (
 // DefaultReserve is the free space below which ingest stops by default.
 const DefaultReserve = 512 << 20
 
+// MinReopenFree is the least free space a broken store is reopened with,
+// whatever the reserve: DuckDB replays and checkpoints the WAL as it
+// opens, and a reopen that fails leaves queries without a database until
+// the next one.
+const MinReopenFree = 32 << 20
+
 // Options configure a Guard. The zero value watches the current directory
 // with no reserve.
 type Options struct {
@@ -189,14 +195,15 @@ func (g *Guard) Run(ctx context.Context) {
 }
 
 // Recover takes a new reading and, if the store is broken and the free
-// space is above the reserve (or cannot be read), reopens it. It returns
+// space is above the reserve and MinReopenFree (or cannot be read), reopens
+// it. It returns
 // the reopen's error, or nil when nothing was to be done.
 func (g *Guard) Recover(ctx context.Context) error {
 	free, err := g.reading(true)
 	if g.opt.Broken == nil || g.opt.Reopen == nil || g.opt.Broken() == nil {
 		return nil
 	}
-	if err == nil && free < g.opt.Reserve {
+	if err == nil && free < max(g.opt.Reserve, MinReopenFree) {
 		return nil // still no room: a reopen would fail or break again
 	}
 	if err := g.opt.Reopen(ctx); err != nil {

@@ -107,7 +107,7 @@ type store struct {
 }
 
 func TestBrokenStore(t *testing.T) {
-	const reserve = 100
+	const reserve = 100 << 20
 	for _, tc := range []struct {
 		name        string
 		free        int64
@@ -116,10 +116,10 @@ func TestBrokenStore(t *testing.T) {
 		wantReopens int
 		wantHealthy bool
 	}{
-		{"space back: reopened", 200, nil, nil, 1, true},
-		{"still no space: left broken", 50, nil, nil, 0, false},
+		{"space back: reopened", 200 << 20, nil, nil, 1, true},
+		{"still no space: left broken", 50 << 20, nil, nil, 0, false},
 		{"unknown space: reopened", 0, errors.New("EIO"), nil, 1, true},
-		{"reopen fails: still broken", 200, nil, errors.New("disk full"), 1, false},
+		{"reopen fails: still broken", 200 << 20, nil, errors.New("disk full"), 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &store{broken: errors.New("write failed: No space left on device")}
@@ -221,5 +221,22 @@ func BenchmarkCheck(b *testing.B) {
 	g := New(Options{Dir: b.TempDir(), Reserve: 1})
 	for b.Loop() {
 		g.Check()
+	}
+}
+
+func TestReopenNeedsRoomWithoutReserve(t *testing.T) {
+	for _, tc := range []struct {
+		free    int64
+		reopens int
+	}{{MinReopenFree - 1, 0}, {MinReopenFree, 1}} {
+		broken := errors.New("Failed to commit")
+		reopens := 0
+		g := New(Options{Reserve: 0, Statfs: func(string) (int64, error) { return tc.free, nil },
+			Broken: func() error { return broken },
+			Reopen: func(context.Context) error { reopens++; broken = nil; return nil }})
+		g.Recover(context.Background())
+		if reopens != tc.reopens {
+			t.Errorf("free %d without reserve: %d reopens, want %d", tc.free, reopens, tc.reopens)
+		}
 	}
 }
