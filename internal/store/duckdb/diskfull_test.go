@@ -8,10 +8,12 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fibinc/telltale/internal/store"
 	"github.com/fibinc/telltale/internal/telemetry"
 )
 
@@ -172,4 +174,66 @@ func TestIsStorageFailure(t *testing.T) {
 			t.Errorf("isStorageFailure(%q) = %v, want %v", tc.msg, got, tc.want)
 		}
 	}
+}
+
+// TestReopenUnderLoad reopens the store while writers and queries run:
+// every write either succeeds, and is kept, or fails with ErrBroken.
+func TestReopenUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stop := make(chan struct{})
+	var acked [2]int
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			n := 0
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					acked[w] = n
+					return
+				default:
+				}
+				sig := []string{"logs", "spans"}[w]
+				if err := st.Write(ctx, fullBatch(sig, i)); err != nil {
+					if !errors.Is(err, ErrBroken) {
+						t.Errorf("write during Reopen: %v", err)
+					}
+					continue
+				}
+				n += 200
+			}
+		})
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if rows, err := st.Query(ctx, "SELECT count(*) FROM logs"); err == nil {
+				for rows.Next() {
+				}
+				rows.Close()
+			}
+			st.QueryChunks(ctx, "SELECT count(*)::BIGINT FROM spans", nil, func(store.Chunk) error { return nil })
+		}
+	})
+	for range 3 {
+		time.Sleep(100 * time.Millisecond)
+		if err := st.Reopen(ctx); err != nil {
+			t.Fatalf("Reopen: %v", err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if acked[0] == 0 || acked[1] == 0 {
+		t.Fatalf("acknowledged %v: the writers made no progress", acked)
+	}
+	checkCounts(t, st, map[string]int{"logs": acked[0], "spans": acked[1]})
 }
