@@ -88,6 +88,11 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	fs.StringVar(&opt.OIDC.RoleClaim, "oidc-role-claim", "", "ID token claim that names the user's role or groups, e.g. groups or realm_access.roles")
 	oidcRoleMap := fs.String("oidc-role-map", "", "role claim values to roles, e.g. admins=admin,devs=editor; without it the claim must say viewer, editor or admin")
 	oidcDefaultRole := fs.String("oidc-default-role", "viewer", "role of a new OIDC user the provider gives no role: viewer, editor or admin")
+	minFree := bytesize(512 << 20)
+	fs.Var(&minFree, "min-free-disk", "free space the data directory's disk keeps: below it ingest is refused with 503 until there is more; 0 turns the check off")
+	fs.StringVar(&opt.TLSCert, "tls-cert", "", "PEM certificate (chain) file: with -tls-key, every TCP listener serves TLS; reloaded when it changes")
+	fs.StringVar(&opt.TLSKey, "tls-key", "", "PEM private key file of -tls-cert")
+	fs.StringVar(&opt.TLSClientCA, "tls-client-ca", "", "PEM CA file: ingest listeners (OTLP, StatsD TCP) then require client certificates it signed")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 
@@ -166,6 +171,11 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 			}
 		}
 		opt.MaxDiskBytes = int64(maxDisk)
+		opt.MinFreeDisk = int64(minFree)
+		if minFree == 0 {
+			opt.MinFreeDisk = -1 // app.Options: negative turns the check off
+		}
+		opt.Version = version
 		opt.MaxBodyBytes = int64(maxBody)
 		return opt, nil
 	}

@@ -10,6 +10,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,8 @@ import (
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/api/prom"
 	"github.com/fibinc/telltale/internal/auth"
+	"github.com/fibinc/telltale/internal/datadir"
+	"github.com/fibinc/telltale/internal/diskguard"
 	"github.com/fibinc/telltale/internal/ingest/cardinality"
 	"github.com/fibinc/telltale/internal/ingest/ingestkey"
 	"github.com/fibinc/telltale/internal/ingest/jsonlogs"
@@ -108,6 +111,17 @@ type Options struct {
 	SessionTTL time.Duration
 	// OIDC turns on login through an OpenID Connect provider.
 	OIDC OIDC
+	// MinFreeDisk is the free space of the data directory's file system
+	// below which ingest is refused (503 + Retry-After) until there is
+	// more. Default 512MB; negative turns the check off.
+	MinFreeDisk int64
+	// TLSCert and TLSKey are PEM files: when set, every TCP listener (UI
+	// and API, OTLP/HTTP, OTLP/gRPC, StatsD TCP) serves TLS 1.2 or later.
+	// The files are read again when they change. TLSClientCA, when set,
+	// makes the ingest listeners require client certificates it signed.
+	TLSCert, TLSKey, TLSClientCA string
+	// Version is written in the marker of a new data directory.
+	Version string
 
 	Logger *slog.Logger
 	// Ready, when set, is called once every listener serves.
@@ -154,6 +168,9 @@ func (o *Options) setDefaults() {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
+	if o.MinFreeDisk == 0 {
+		o.MinFreeDisk = diskguard.DefaultReserve
+	}
 	ret := map[telemetry.Signal]time.Duration{}
 	for _, s := range telemetry.Signals {
 		ret[s] = DefaultRetention(s)
@@ -173,6 +190,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 	opt.setDefaults()
 	log := opt.Logger
 	started := time.Now()
+
+	uiTLS, ingestTLS, err := tlsConfigs(opt, log)
+	if err != nil {
+		return err
+	}
+	if _, adopted, err := datadir.Prepare(opt.DataDir, opt.Version, started); err != nil {
+		return err
+	} else if adopted {
+		log.Info("marked the data directory of an earlier Telltale as Telltale's", "component", "app", "data_dir", opt.DataDir)
+	}
 
 	st, err := duckdb.Open(ctx, duckdb.Options{Dir: opt.DataDir, MemoryLimit: opt.MemoryLimit, Logger: log})
 	if err != nil {
@@ -198,6 +225,9 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 
+	guard := diskguard.New(diskguard.Options{Dir: opt.DataDir, Reserve: max(opt.MinFreeDisk, 0),
+		Broken: st.Broken, Reopen: st.Reopen, Logger: log})
+
 	reg := selfmetrics.New()
 	ingestMetrics := selfmetrics.NewIngest(reg)
 	keys, ingestKey, err := ingestKeys(ctx, opt, sta, reg, project, log)
@@ -214,7 +244,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	commitErrors := reg.NewCounter("telltale_commit_errors_total", "Commits that failed.", "signal")
 
 	pipe := pipeline.New(pipeline.Options{
-		Writer:       st,
+		Writer:       diskguard.Writer(st, guard),
 		QueueRecords: opt.QueueRecords,
 		Logger:       log,
 		OnCommit: func(s telemetry.Signal, n int, took time.Duration, err error) {
@@ -234,6 +264,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 		n, _ := st.DiskUsage()
 		return float64(n)
 	})
+	reg.NewGaugeFunc("telltale_disk_free_bytes", "Free bytes of the data directory's file system; ingest stops below the reserve.", func() float64 {
+		n, _ := guard.Free()
+		return float64(n)
+	})
+	reg.NewGaugeFunc("telltale_store_broken", "1 while the store waits to be reopened after a failed write.", func() float64 {
+		if st.Broken() != nil {
+			return 1
+		}
+		return 0
+	})
 	reg.NewGaugeFunc("telltale_uptime_seconds", "Seconds since Telltale started.", func() float64 {
 		return time.Since(started).Seconds()
 	})
@@ -242,6 +282,8 @@ func Run(ctx context.Context, opt Options) (err error) {
 	if err != nil {
 		return err
 	}
+	// Listeners append through the guard, which refuses before any work.
+	ingest := diskguard.Appender(tracker, guard)
 
 	qs, err := query.New(query.Options{Store: st, State: sta})
 	if err != nil {
@@ -311,8 +353,8 @@ func Run(ctx context.Context, opt Options) (err error) {
 		if opt.IngestAuthOff {
 			allow = ingestkey.MustPrefixes("0.0.0.0/0,::/0")
 		}
-		statsd, err = statsdingest.Listen(statsdingest.Options{UDPAddr: opt.StatsDAddr, TCPAddr: opt.StatsDAddr,
-			FlushInterval: opt.StatsDFlushInterval, Appender: pipe, Series: series, Window: window, Metrics: ingestMetrics, Logger: log,
+		statsd, err = statsdingest.Listen(statsdingest.Options{UDPAddr: opt.StatsDAddr, TCPAddr: opt.StatsDAddr, TLS: ingestTLS,
+			FlushInterval: opt.StatsDFlushInterval, Appender: diskguard.Appender(pipe, guard), Series: series, Window: window, Metrics: ingestMetrics, Logger: log,
 			Allow: allow, Denied: keys.Metrics().StatsDDenied})
 		if err != nil {
 			return err
@@ -321,7 +363,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 
 	// Checks, rules and notifications start from a valid configuration or
 	// not at all: a broken file fails the start with every problem named.
-	alerts, err := newAlerting(opt.ConfigPath, sta, qs, promEngine, baseURL(httpLn.Addr()), log)
+	alerts, err := newAlerting(opt.ConfigPath, sta, qs, promEngine, baseURL(uiTLS, httpLn.Addr()), log)
 	if err != nil {
 		return err
 	}
@@ -330,16 +372,16 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 
 	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
-		Appender: tracker, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Series: series, Logger: log, Keys: keys,
+		Appender: ingest, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Series: series, Logger: log, Keys: keys,
 	})
 	otlpMux := http.NewServeMux()
 	otlpMux.Handle("/v1/", otlphttp.New(otlphttp.Options{
-		Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Series: series, Logger: log, Keys: keys,
+		Appender: ingest, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Series: series, Logger: log, Keys: keys,
 	}))
-	otlpMux.Handle("/api/v1/logs", jsonlogs.New(jsonlogs.Options{Appender: tracker, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log, Keys: keys}))
+	otlpMux.Handle("/api/v1/logs", jsonlogs.New(jsonlogs.Options{Appender: ingest, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log, Keys: keys}))
 	// Sentry SDKs post to [/prefix]/api/<project>/envelope/ or /store/.
 	otlpMux.Handle("/", sentryhttp.New(sentryhttp.Options{
-		Appender: tracker, Keys: keys, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
+		Appender: ingest, Keys: keys, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Logger: log,
 		CheckIns: func(ctx context.Context, slug, status string, took time.Duration, at time.Time) {
 			// A check-in for a monitor that is not a push check is kept
 			// as a log record only.
@@ -366,7 +408,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	uiMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	uiMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	uiMux.HandleFunc("POST /-/reload", alerts.reloadHandler)
-	ingestURL := baseURL(otlpLn.Addr())
+	ingestURL := baseURL(ingestTLS, otlpLn.Addr())
 	promHandler, err := prom.New(prom.Options{Engine: promEngine, Logger: log})
 	if err != nil {
 		return err
@@ -382,7 +424,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	var webHandler *web.Handler
 	var external auth.ExternalLogin
 	if opt.OIDC.Issuer != "" {
-		external = newOIDCLogin(opt.OIDC, baseURL(httpLn.Addr()), log)
+		external = newOIDCLogin(opt.OIDC, baseURL(uiTLS, httpLn.Addr()), log)
 	}
 	access, err := auth.New(auth.Options{Store: sta, Logger: log, SessionTTL: opt.SessionTTL, External: external, ExternalDefaultRole: opt.OIDC.DefaultRole,
 		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
@@ -405,7 +447,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	uiMux.Handle("/", webHandler)
 	uiSrv := &http.Server{Handler: access.Handler(uiMux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	// The lead: pass opt.TLSCertFile != "" once the UI port serves TLS.
-	warnPlainHTTP(log, httpLn.Addr(), false)
+	warnPlainHTTP(log, httpLn.Addr(), uiTLS != nil)
 
 	ret := retention.New(retention.Options{Store: st, MaxAge: opt.Retention, MaxBytes: opt.MaxDiskBytes, Logger: log})
 
@@ -446,9 +488,18 @@ func Run(ctx context.Context, opt Options) (err error) {
 	go func() { defer alertWG.Done(); alerts.watchSignals(runCtx) }()
 	trackerDone := make(chan struct{})
 	go func() { tracker.Run(pipeCtx); close(trackerDone) }()
+	goRun("disk guard", func() error { guard.Run(runCtx); return nil })
+	if ingestTLS != nil {
+		// gRPC serves HTTP/2 over the TLS connection as over a plain one;
+		// its clients insist on the h2 protocol being negotiated.
+		grpcTLS := ingestTLS.Clone()
+		grpcTLS.NextProtos = []string{"h2"}
+		grpcLn = tls.NewListener(grpcLn, grpcTLS)
+		otlpSrv.TLSConfig, uiSrv.TLSConfig = ingestTLS, uiTLS
+	}
 	goRun("OTLP/gRPC server", func() error { return grpcSrv.Serve(grpcLn) })
-	goRun("OTLP/HTTP server", func() error { return otlpSrv.Serve(otlpLn) })
-	goRun("UI and API server", func() error { return uiSrv.Serve(httpLn) })
+	goRun("OTLP/HTTP server", func() error { return serveHTTP(otlpSrv, otlpLn) })
+	goRun("UI and API server", func() error { return serveHTTP(uiSrv, httpLn) })
 	// StatsD commits its last interval as it stops, so the pipeline waits
 	// for it.
 	statsdDone := make(chan error, 1)
@@ -471,13 +522,13 @@ func Run(ctx context.Context, opt Options) (err error) {
 	}
 
 	ready.Store(true)
-	log.Info("telltale is ready",
+	log.Info("telltale is ready", "ui", baseURL(uiTLS, httpLn.Addr()), "tls", uiTLS != nil,
 		"otlp_grpc", grpcLn.Addr().String(), "otlp_http", otlpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"statsd", statsdAddr, "data_dir", opt.DataDir, "startup", time.Since(started).Round(time.Millisecond))
 	log.Info("send Sentry SDK events to project "+project.Slug, "dsn", api.DSN(ingestURL, dsnProject))
 	if setupToken != "" {
 		log.Warn("no user exists yet: open this link to create the first admin (it works once; or restart with TELLTALE_ADMIN_PASSWORD set)",
-			"component", "auth", "url", baseURL(httpLn.Addr())+"/setup?token="+setupToken)
+			"component", "auth", "url", baseURL(uiTLS, httpLn.Addr())+"/setup?token="+setupToken)
 	}
 	if opt.Ready != nil {
 		opt.Ready(Info{OTLPGRPCAddr: grpcLn.Addr().String(), OTLPHTTPAddr: otlpLn.Addr().String(), HTTPAddr: httpLn.Addr().String(), StatsDAddr: statsdAddr,
@@ -607,14 +658,27 @@ func warnPlainHTTP(log *slog.Logger, addr net.Addr, tls bool) {
 }
 
 // baseURL is the URL clients reach a listener at: its host, or localhost
-// when it listens on every address.
-func baseURL(addr net.Addr) string {
+// when it listens on every address; https when it serves TLS.
+func baseURL(tlsConfig *tls.Config, addr net.Addr) string {
+	scheme := "http://"
+	if tlsConfig != nil {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String()
+		return scheme + addr.String()
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
+}
+
+// serveHTTP serves srv on l, over TLS when srv has a TLS configuration
+// (ServeTLS also offers HTTP/2).
+func serveHTTP(srv *http.Server, l net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(l, "", "")
+	}
+	return srv.Serve(l)
 }

@@ -20,6 +20,7 @@ package statsd
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -139,6 +140,8 @@ type Options struct {
 	// Metrics count committed points (source "statsd") and rejected lines
 	// and points by reason; nil counts into a private registry.
 	Metrics *selfmetrics.Ingest
+	// TLS, when set, makes the TCP listener serve TLS (UDP stays plain).
+	TLS *tls.Config
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Allow lists the source networks heard; nil means loopback only
@@ -199,8 +202,8 @@ func (o *Options) setDefaults() {
 type Server struct {
 	opt  Options
 	log  *slog.Logger
-	udp  *net.UDPConn     // nil when disabled
-	tcp  *net.TCPListener // nil when disabled
+	udp  *net.UDPConn // nil when disabled
+	tcp  net.Listener // nil when disabled
 	agg  *aggregator
 	logs rateLog
 
@@ -245,7 +248,10 @@ func Listen(opt Options) (*Server, error) {
 			}
 			return nil, fmt.Errorf("cannot listen for StatsD on TCP %s: %w", opt.TCPAddr, err)
 		}
-		s.tcp = l.(*net.TCPListener)
+		s.tcp = l
+		if opt.TLS != nil {
+			s.tcp = tls.NewListener(l, opt.TLS)
+		}
 	}
 	return s, nil
 }

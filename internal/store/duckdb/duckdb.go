@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -63,15 +64,24 @@ type Store struct {
 	db     *sql.DB
 	raw    *rawDB // the same database, for the chunk writer
 	dir    string
+	opt    Options // for Reopen
 	logger *slog.Logger
 
-	// mu guards parts and closed. Writers hold it for reading while they
-	// append, so that a partition is never detached under a writer.
+	// mu guards parts, closed and the handles db and raw, which Reopen
+	// replaces. Writers hold it for reading while they append, so that a
+	// partition is never detached under a writer.
 	mu     sync.RWMutex
 	parts  map[partKey]struct{}
 	closed bool
-	// ddl serialises attach, detach and view changes.
+	// ddl serialises attach, detach, view changes and Reopen.
 	ddl sync.Mutex
+	// scans is held for reading while a raw connection serves a query, and
+	// by Reopen for writing: the old handle must have no connection left.
+	scans sync.RWMutex
+
+	// broken is the write error after which the in-memory database can no
+	// longer be trusted (see Broken); nil while healthy.
+	broken atomic.Pointer[error]
 
 	compactor compactor
 	stopOnce  sync.Once
@@ -122,6 +132,18 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("cannot create data directory: %w", err)
 		}
 	}
+	s := &Store{dir: opt.Dir, opt: opt, logger: opt.Logger.With("component", "store")}
+	if err := s.open(ctx); err != nil {
+		return nil, err
+	}
+	s.startCompactor(opt.REDCompactEvery)
+	return s, nil
+}
+
+// open opens the database handles and attaches every partition. The caller
+// holds s.ddl or runs before the store is shared.
+func (s *Store) open(ctx context.Context) error {
+	opt := s.opt
 	path := filepath.Join(opt.Dir, "telltale.duckdb")
 	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
 		for _, q := range []string{
@@ -146,26 +168,53 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot open store: %w", err)
+		return fmt.Errorf("cannot open store: %w", err)
 	}
 	raw, err := openRawDB(path, opt.MaxConns)
 	if err != nil {
 		connector.Close()
-		return nil, fmt.Errorf("cannot open store: %w", err)
+		return fmt.Errorf("cannot open store: %w", err)
 	}
 	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(opt.MaxConns)
 	db.SetMaxIdleConns(opt.MaxConns)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db, raw: raw, dir: opt.Dir, logger: opt.Logger.With("component", "store"), parts: map[partKey]struct{}{}}
+	s.mu.Lock()
+	s.db, s.raw, s.parts = db, raw, map[partKey]struct{}{}
+	s.mu.Unlock()
 	if err := s.init(ctx); err != nil {
-		db.Close()
-		raw.close()
-		return nil, err
+		// What init wrote may be half done: nothing is checkpointed.
+		s.mu.Lock()
+		s.db, s.raw = nil, nil
+		s.mu.Unlock()
+		s.closeHandles(db, raw, false)
+		return err
 	}
-	s.startCompactor(opt.REDCompactEvery)
-	return s, nil
+	return nil
+}
+
+// closeHandles closes the database. DuckDB checkpoints as its last handle
+// closes, unless checkpoint is false: a database that failed a write may
+// hold a damaged copy of the data in memory (see Broken), and a checkpoint
+// would write that over the files, whose WAL still holds every commit.
+func (s *Store) closeHandles(db *sql.DB, raw *rawDB, checkpoint bool) error {
+	if !checkpoint {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := db.ExecContext(ctx, "PRAGMA disable_checkpoint_on_shutdown"); err != nil {
+			s.logger.Warn("cannot turn the checkpoint at shutdown off", "err", err)
+		}
+		cancel()
+	}
+	err := db.Close()
+	// Rows still open keep connections, and so the instance, alive; wait
+	// for them, so that the next open does not get the same instance from
+	// DuckDB's instance cache.
+	for deadline := time.Now().Add(time.Minute); db.Stats().OpenConnections > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	raw.close()
+	return err
 }
 
 func (s *Store) init(ctx context.Context) error {
@@ -276,6 +325,9 @@ func (s *Store) ensure(ctx context.Context, keys []partKey) error {
 	}
 	s.ddl.Lock()
 	defer s.ddl.Unlock()
+	if s.db == nil { // a Reopen failed
+		return s.Broken()
+	}
 	changed := map[telemetry.Signal]bool{}
 	for _, k := range keys {
 		s.mu.RLock()
@@ -326,6 +378,9 @@ func (s *Store) Write(ctx context.Context, b *telemetry.Batch) error {
 	if len(order) == 0 {
 		return nil
 	}
+	if err := s.Broken(); err != nil {
+		return err
+	}
 	if err := s.ensure(ctx, order); err != nil {
 		return err
 	}
@@ -334,6 +389,9 @@ func (s *Store) Write(ctx context.Context, b *telemetry.Batch) error {
 	defer s.mu.RUnlock()
 	if s.closed {
 		return store.ErrClosed
+	}
+	if s.db == nil { // being reopened
+		return s.Broken()
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -363,7 +421,9 @@ func (s *Store) Write(ctx context.Context, b *telemetry.Batch) error {
 			err = conn.Raw(func(dc any) error { return appendRows(dc.(driver.Conn), k, b, groups[k]) })
 		}
 		if err != nil {
-			return fmt.Errorf("cannot write %d %s to partition %s: %w", len(groups[k]), k.signal, k.catalog(), err)
+			err = fmt.Errorf("cannot write %d %s to partition %s: %w", len(groups[k]), k.signal, k.catalog(), err)
+			s.checkBroken(err)
+			return err
 		}
 	}
 	return nil
@@ -582,12 +642,15 @@ func list[T any](v []T) any {
 // Query implements store.Store.
 func (s *Store) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	s.mu.RLock()
-	closed := s.closed
+	closed, db := s.closed, s.db
 	s.mu.RUnlock()
 	if closed {
 		return nil, store.ErrClosed
 	}
-	return s.db.QueryContext(ctx, query, args...)
+	if db == nil {
+		return nil, s.Broken()
+	}
+	return db.QueryContext(ctx, query, args...)
 }
 
 // Dialect implements store.Store.
@@ -617,6 +680,10 @@ func (s *Store) DropPartition(ctx context.Context, p store.Partition) error {
 	k := partKey{p.Signal, store.Day(p.Day)}
 	s.ddl.Lock()
 	defer s.ddl.Unlock()
+	// Detaching checkpoints the partition: not from a damaged database.
+	if err := s.Broken(); err != nil {
+		return err
+	}
 	s.mu.Lock() // waits for writers using the partition
 	if _, ok := s.parts[k]; !ok {
 		s.mu.Unlock()
@@ -659,15 +726,114 @@ func (s *Store) DiskUsage() (int64, error) {
 // Close implements store.Store. It waits for writes in progress, then
 // checkpoints and closes every database.
 func (s *Store) Close() error {
-	s.stopOnce.Do(s.stopCompactor)
+	s.ddl.Lock()
+	defer s.ddl.Unlock()
+	s.stopOnce.Do(func() { s.stopCompactor(s.Broken() == nil) })
+	s.scans.Lock()
+	defer s.scans.Unlock()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
+	if s.db == nil { // a Reopen failed
+		return nil
+	}
+	return s.closeHandles(s.db, s.raw, s.Broken() == nil)
+}
+
+// ErrBroken is wrapped by the errors of a store that failed a write and
+// must be reopened: see Broken.
+var ErrBroken = errors.New("the store must be reopened after a failed write")
+
+// Broken returns nil while the store is healthy. After a write failed in
+// DuckDB's commit (a full disk, an I/O error), it returns an error wrapping
+// ErrBroken and the failure, until Reopen succeeds.
+//
+// DuckDB 1.4 cannot be trusted after such a failure: a checkpoint that
+// fails for want of space leaves the database in memory without the rows
+// of earlier commits, and the next successful commit checkpoints that loss
+// into the file; a failed commit of a transaction leaves tables that crash
+// the process when next updated. The files themselves stay consistent, and
+// their WAL holds every acknowledged commit (docs/design/security.md,
+// "Faults"). So a broken store writes nothing more, neither records nor
+// compactions, detaches nothing, closes without a checkpoint, and comes
+// back through Reopen, which reads the files again.
+func (s *Store) Broken() error {
+	if p := s.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// checkBroken marks the store broken if err is a failure of the
+// database rather than of the records.
+func (s *Store) checkBroken(err error) {
+	if !isStorageFailure(err) {
+		return
+	}
+	werr := fmt.Errorf("%w: %w", ErrBroken, err)
+	if s.broken.CompareAndSwap(nil, &werr) {
+		s.logger.Error("a write failed in the database; nothing more is written until the store is reopened", "err", err)
+	}
+}
+
+// storageFailures are the parts of DuckDB's messages that say a commit
+// failed in the storage: any of them marks the store broken. A false
+// positive costs a reopen; a miss could cost data.
+var storageFailures = []string{
+	"Failed to commit", "Failed to create checkpoint", "IO Error", "Could not write file", "Could not read from file",
+	"No space left on device", "Disk quota exceeded", "has been invalidated", "FATAL Error", "INTERNAL Error",
+}
+
+func isStorageFailure(err error) bool {
+	msg := err.Error()
+	for _, f := range storageFailures {
+		if strings.Contains(msg, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// Reopen discards the database in memory, without a checkpoint, and opens
+// the files again: their WAL brings back every commit that succeeded. It
+// waits for writes and queries in progress. Reopening a healthy store is
+// harmless. It fails while the disk is still too full for DuckDB to start
+// (it checkpoints the WAL it replays); the store stays broken then, and
+// Reopen may be called again.
+func (s *Store) Reopen(ctx context.Context) error {
+	s.ddl.Lock()
+	defer s.ddl.Unlock()
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return store.ErrClosed
+	}
+	s.stopCompactor(false)
+	// Writes and queries that start meanwhile fail with this error.
+	healthy := s.Broken() == nil
+	reopening := fmt.Errorf("%w: the store is being reopened", ErrBroken)
+	s.broken.CompareAndSwap(nil, &reopening)
+	s.scans.Lock() // waits for chunk queries on the old handle
+	s.mu.Lock()    // waits for writes
+	db, raw := s.db, s.raw
+	s.db, s.raw = nil, nil
 	s.mu.Unlock()
-	err := s.db.Close()
-	s.raw.close()
-	return err
+	s.scans.Unlock()
+	if db != nil {
+		s.closeHandles(db, raw, healthy)
+	}
+	if err := s.open(ctx); err != nil {
+		err = fmt.Errorf("cannot reopen the store: %w", err)
+		werr := fmt.Errorf("%w: %w", ErrBroken, err)
+		s.broken.Store(&werr)
+		return err
+	}
+	s.broken.Store(nil)
+	s.startCompactor(s.opt.REDCompactEvery)
+	s.logger.Info("store reopened", "dir", s.dir)
+	return nil
 }

@@ -339,14 +339,18 @@ func (s *Store) startCompactor(every time.Duration) {
 	}()
 }
 
-// stopCompactor ends the background passes and runs a last one, so that a
-// clean shutdown leaves no partial rows.
-func (s *Store) stopCompactor() {
+// stopCompactor ends the background passes and, if pass, runs a last one,
+// so that a clean shutdown leaves no partial rows.
+func (s *Store) stopCompactor(pass bool) {
 	if s.compactor.stop == nil {
 		return
 	}
 	close(s.compactor.stop)
 	<-s.compactor.done
+	s.compactor.stop = nil
+	if !pass {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.CompactRED(ctx); err != nil {
@@ -434,6 +438,12 @@ func (s *Store) compactWindow(ctx context.Context, k partKey, l red.Level, first
 	defer s.mu.RUnlock()
 	if _, ok := s.parts[k]; !ok || s.closed {
 		return nil
+	}
+	if err := s.Broken(); err != nil {
+		return err
+	}
+	if s.db == nil {
+		return ErrBroken
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -29,12 +29,20 @@ func (s *Store) QueryChunks(ctx context.Context, query string, args []any, fn fu
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	conn, err := s.raw.get()
+	s.scans.RLock()
+	defer s.scans.RUnlock()
+	s.mu.RLock()
+	raw := s.raw
+	s.mu.RUnlock()
+	if raw == nil {
+		return s.Broken()
+	}
+	conn, err := raw.get()
 	if err != nil {
 		return err
 	}
 	reuse := true
-	defer func() { s.raw.put(conn, reuse) }()
+	defer func() { raw.put(conn, reuse) }()
 
 	var stmt mapping.PreparedStatement
 	if mapping.Prepare(conn, query, &stmt) == mapping.StateError {
