@@ -290,7 +290,7 @@ func startTLS(t *testing.T, dataDir string, p *pki, extra ...string) *tlsServer 
 	t.Helper()
 	s := &server{t: t, dataDir: dataDir, grpcAddr: freeAddr(t), otlpAddr: freeAddr(t), ui: freeAddr(t), log: &syncBuffer{}, exited: make(chan struct{})}
 	statsd := freeAddr(t)
-	args := append([]string{"serve", "--data-dir", dataDir, "--log-level", "debug", "--statsd-flush-interval", "1s",
+	args := append([]string{"serve", "--data-dir", dataDir, "--log-level", "debug", "--ingest-auth=false", "--statsd-flush-interval", "1s",
 		"--otlp-grpc-addr", s.grpcAddr, "--otlp-http-addr", s.otlpAddr, "--http-addr", s.ui, "--statsd-addr", statsd}, extra...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
