@@ -47,15 +47,15 @@ func TestRequestCost(t *testing.T) {
 		encoding string
 		want     int64
 	}{
-		{"known length", 300, "", 300},
-		{"identity", 300, "identity", 300},
-		{"unknown length", -1, "", max},
-		{"over the limit", 5000, "", max},
-		{"gzip", 30, "gzip", 300},
-		{"gzip over the limit", 200, "gzip", max},
+		{"known length", 300, "", 300 * admission.Expansion},
+		{"identity", 300, "identity", 300 * admission.Expansion},
+		{"unknown length", -1, "", max * admission.Expansion},
+		{"over the limit", 5000, "", max * admission.Expansion},
+		{"gzip", 30, "gzip", 300 * admission.Expansion},
+		{"gzip over the limit", 200, "gzip", max * admission.Expansion},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := admission.NewBudget(10_000)
+			b := admission.NewBudget(100_000)
 			var during int64
 			h := b.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { during = b.InUse() }),
 				admission.HTTPOptions{MaxBodyBytes: max})
@@ -76,35 +76,41 @@ func TestRequestCost(t *testing.T) {
 }
 
 func TestHTTPBudget(t *testing.T) {
-	b := admission.NewBudget(1000)
+	const size = 600 // bytes, reserving 4,800
+	b := admission.NewBudget(8000)
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
 	var rejected atomic.Int64
 	srv := httptest.NewServer(b.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
-		entered <- struct{}{}
-		<-release
+		if r.Header.Get("X-Hold") != "" { // only the first request waits
+			entered <- struct{}{}
+			<-release
+		}
 	}), admission.HTTPOptions{MaxBodyBytes: 800, OnReject: func(*http.Request) { rejected.Add(1) }}))
 	defer srv.Close()
 
-	// A request of 600 bytes holds 600 of the 1000.
+	// A request of 600 bytes holds 4,800 of the 8,000.
 	first := make(chan error, 1)
 	go func() {
-		resp, err := http.Post(srv.URL+"/v1/logs", "application/x-protobuf", strings.NewReader(strings.Repeat("x", 600)))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/logs", strings.NewReader(strings.Repeat("x", size)))
+		req.Header.Set("X-Hold", "1")
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}
 		first <- err
 	}()
 	<-entered
-	if n := b.InUse(); n != 600 {
-		t.Fatalf("in use = %d, want 600", n)
+	if n := b.InUse(); n != size*admission.Expansion {
+		t.Fatalf("in use = %d, want %d", n, size*admission.Expansion)
 	}
 
 	// Another 600 does not fit: 503 at once, with Retry-After and a
 	// google.rpc.Status in the request's encoding, and the body unread.
 	body := &readTracker{Reader: strings.NewReader(strings.Repeat("y", 600))}
 	r := httptest.NewRequest(http.MethodPost, "/v1/logs", body)
+	r.ContentLength = size
 	r.Header.Set("Content-Type", "application/x-protobuf")
 	w := httptest.NewRecorder()
 	b.Handler(http.NotFoundHandler(), admission.HTTPOptions{MaxBodyBytes: 800}).ServeHTTP(w, r)
@@ -120,7 +126,7 @@ func TestHTTPBudget(t *testing.T) {
 	}
 
 	// The same through the server, with a body of unknown length (which
-	// reserves the 800-byte limit) and JSON logs.
+	// reserves for the 800-byte limit) and JSON logs.
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/logs", io.MultiReader(strings.NewReader("[]")))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -208,16 +214,16 @@ func TestGRPCBudget(t *testing.T) {
 	}}}}}}}
 	size := int64(proto.Size(req))
 
-	// The first stream reserves the message limit, then only its message
-	// once it has arrived.
+	// The first stream reserves the message limit, then what its message
+	// takes once it has arrived.
 	first := make(chan error, 1)
 	go func() {
 		_, err := client.Export(context.Background(), req)
 		first <- err
 	}()
 	<-app.entered
-	if n := b.InUse(); n != size {
-		t.Fatalf("in use while the first request waits = %d, want its size %d", n, size)
+	if n := b.InUse(); n != size*admission.Expansion {
+		t.Fatalf("in use while the first request waits = %d, want %d, Expansion times its size", n, size*admission.Expansion)
 	}
 
 	// A second stream would need the whole limit again: refused before its
@@ -252,6 +258,48 @@ func TestGRPCBudget(t *testing.T) {
 	if n := b.InUse(); n < 0 {
 		t.Errorf("in use = %d: released more than reserved", n)
 	}
+}
+
+// TestGRPCGrowthRefused checks the refusal of a call admitted at the start
+// of its stream whose message turns out too large for what is left.
+func TestGRPCGrowthRefused(t *testing.T) {
+	const maxMsg = 64 << 10
+	b := admission.NewBudget(900 << 10)
+	app := &blockingAppender{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	srv := otlpgrpc.NewServer(otlpgrpc.Options{Appender: app, MaxRecvMsgBytes: maxMsg}, b.ServerOptions(admission.GRPCOptions{MaxRecvMsgBytes: maxMsg})...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := collogspb.NewLogsServiceClient(conn)
+	// About 60 KB, taking 480 KB once decoded.
+	req := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{
+		TimeUnixNano: uint64(time.Now().UnixNano()), Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: strings.Repeat("x", 60_000)}},
+	}}}}}}}
+	first := make(chan error, 1)
+	go func() {
+		_, err := client.Export(context.Background(), req)
+		first <- err
+	}()
+	<-app.entered
+	// The second stream fits at the start (480 + 64 KB), not once its
+	// message is known (480 + 480 KB).
+	_, err = client.Export(context.Background(), req)
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "memory budget") {
+		t.Fatalf("second call: %v, want UNAVAILABLE", err)
+	}
+	close(app.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	waitFree(t, b)
 }
 
 // TestGRPCCanceledStreamReleases checks that a stream its client cancels
