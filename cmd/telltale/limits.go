@@ -16,7 +16,7 @@ import (
 // limit off.
 func limitFlags(fs *flag.FlagSet, opt *app.Options) func() error {
 	budget := bytesize(app.DefaultMemoryBudget)
-	fs.Var(&budget, "memory-budget", "memory Telltale aims to stay within: sets the Go soft memory limit (50%), the database's (40%, unless -memory-limit is given), "+
+	fs.Var(&budget, "memory-budget", "memory Telltale aims to stay within: sets the Go soft memory limit (45%), the database's (35%, unless -memory-limit is given), "+
 		"the ingest requests in flight (20%) and the queue (15%); over it ingest answers 503; 0 turns it off")
 	maxAttrs := fs.Int("max-attributes", pipeline.DefaultMaxAttributes, "attributes kept per record (and per nested object); the rest are dropped and counted; 0 means no limit")
 	keySize := bytesize(pipeline.DefaultMaxKeyBytes)

@@ -67,7 +67,7 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	maxBody := bytesize(16 << 20)
 	fs.Var(&maxBody, "max-body-size", "largest ingest request body, before and after decompression")
 	fs.IntVar(&opt.QueueRecords, "queue-records", 200_000, "records that may wait for a commit, per signal, before ingest answers 503")
-	fs.StringVar(&opt.MemoryLimit, "memory-limit", "", "memory limit of the embedded database, e.g. 256MB (default: 40% of -memory-budget)")
+	fs.StringVar(&opt.MemoryLimit, "memory-limit", "", "memory limit of the embedded database, e.g. 256MB (default: 35% of -memory-budget)")
 	limits := limitFlags(fs, &opt)
 	fs.StringVar(&opt.ConfigPath, "config", "", "YAML file of uptime checks, alert rules and notifications (check it with telltale check config; reloaded on SIGHUP and POST /-/reload)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")

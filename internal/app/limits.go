@@ -34,10 +34,10 @@ func splitMemory(budget int64) memorySplit {
 	}
 	share := func(percent int64) int64 { return budget / 100 * percent }
 	return memorySplit{
-		goLimit:   share(50),
-		duckdb:    share(40),
+		goLimit:   share(45),
+		duckdb:    share(35),
 		admission: share(20), // within the Go share
-		queue:     share(15), // within the Go share
+		queue:     share(15), // within the Go share, and mostly within admission's
 	}
 }
 
