@@ -127,16 +127,49 @@ func (l *Limiter) Handler(next http.Handler) http.Handler {
 		}
 		l.inFlight.Add(1)
 		defer l.inFlight.Add(-1)
-		if l.opt.Timeout > 0 {
-			ctx, cancel := context.WithTimeoutCause(r.Context(), l.opt.Timeout, &TimeoutError{l.opt.Timeout})
-			defer cancel()
-			r = r.WithContext(ctx)
+		if l.opt.Timeout <= 0 {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
-		if _, timedOut := TimeoutMessage(r.Context()); timedOut && l.opt.OnReject != nil {
+		ctx, cancel := context.WithTimeoutCause(r.Context(), l.opt.Timeout, &TimeoutError{l.opt.Timeout})
+		defer cancel()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		// Counted when the handler answered the timeout, not when a
+		// request that failed otherwise also ran out of time.
+		if _, timedOut := TimeoutMessage(ctx); timedOut && sw.status == http.StatusServiceUnavailable && l.opt.OnReject != nil {
 			l.opt.OnReject(ReasonTimeout)
 		}
 	})
+}
+
+// statusWriter notes the status a handler answers with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // acquire takes a slot, waiting up to QueueWait.

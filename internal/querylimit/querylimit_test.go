@@ -171,6 +171,15 @@ func TestDeadline(t *testing.T) {
 	if n := rej.get(querylimit.ReasonTimeout); n != 1 {
 		t.Errorf("timeout rejections = %d, want 1", n)
 	}
+	// A request that fails otherwise is not counted as timed out.
+	bad := l.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		http.Error(w, "bad parameter", http.StatusBadRequest)
+	}))
+	bad.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/api/v1/logs?limit=x", nil))
+	if n := rej.get(querylimit.ReasonTimeout); n != 1 {
+		t.Errorf("timeout rejections after a 400 = %d, want 1", n)
+	}
 	if _, ok := querylimit.TimeoutMessage(context.Background()); ok {
 		t.Error("TimeoutMessage of a live context reports a timeout")
 	}
