@@ -320,14 +320,20 @@ func sampleLogs(n int, big bool) *telemetry.Batch {
 	return b
 }
 
-// BenchmarkAppendLimits measures Append's limit pass over 1,000 logs, when
-// nothing is cut and when every record has an over-long value.
+// BenchmarkAppendLimits measures Append of 1,000 logs with the limits off,
+// with nothing to cut, and with an over-long value in every record.
 func BenchmarkAppendLimits(b *testing.B) {
-	for _, cut := range []bool{false, true} {
-		b.Run(fmt.Sprintf("cut=%v", cut), func(b *testing.B) {
+	off := pipeline.Limits{MaxAttributes: -1, MaxKeyBytes: -1, MaxValueBytes: -1, MaxBodyBytes: -1}
+	for _, tc := range []struct {
+		name   string
+		limits pipeline.Limits
+		cut    bool
+	}{{"off", off, false}, {"nothing-cut", pipeline.Limits{}, false}, {"all-cut", pipeline.Limits{}, true}} {
+		cut := tc.cut
+		b.Run(tc.name, func(b *testing.B) {
 			w := &blockingWriter{release: make(chan struct{})}
 			close(w.release)
-			p, stop := start(b, pipeline.Options{Writer: w})
+			p, stop := start(b, pipeline.Options{Writer: w, Limits: tc.limits})
 			defer stop()
 			src := sampleLogs(1000, false)
 			if cut {
