@@ -71,7 +71,8 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 	maxBody := bytesize(16 << 20)
 	fs.Var(&maxBody, "max-body-size", "largest ingest request body, before and after decompression")
 	fs.IntVar(&opt.QueueRecords, "queue-records", 200_000, "records that may wait for a commit, per signal, before ingest answers 503")
-	fs.StringVar(&opt.MemoryLimit, "memory-limit", "256MB", "memory limit of the embedded database")
+	fs.StringVar(&opt.MemoryLimit, "memory-limit", "", "memory limit of the embedded database, e.g. 256MB (default: 35% of -memory-budget)")
+	limits := limitFlags(fs, &opt)
 	fs.StringVar(&opt.ConfigPath, "config", "", "YAML file of uptime checks, alert rules and notifications (check it with telltale check config; reloaded on SIGHUP and POST /-/reload)")
 	ingestAuth := fs.Bool("ingest-auth", true, "require an ingest key on OTLP, JSON logs and Sentry, and limit StatsD to --statsd-allow; false is for local development only")
 	fs.StringVar(&opt.IngestKeyHeader, "ingest-key-header", "", "header (and gRPC metadata key) carrying the raw ingest key, instead of Authorization: Bearer <key>")
@@ -177,6 +178,9 @@ func serveFlags(fs *flag.FlagSet) func(stderr io.Writer) (app.Options, error) {
 		}
 		opt.Version = version
 		opt.MaxBodyBytes = int64(maxBody)
+		if err := limits(); err != nil {
+			return opt, err
+		}
 		return opt, nil
 	}
 }

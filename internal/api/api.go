@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/querylimit"
 )
 
 // Options configure the API handler. Only Query is required.
@@ -33,6 +35,9 @@ type Options struct {
 	IngestURL string
 	// MaxRange caps the time range of a request. Default 31 days.
 	MaxRange time.Duration
+	// MaxRows caps the limit parameter of the queries: a larger one is
+	// refused with 400. Default 10,000.
+	MaxRows int
 	// Now is the clock that relative times and default ranges use.
 	// Default time.Now.
 	Now func() time.Time
@@ -61,6 +66,7 @@ type handler struct {
 	projectList Projects
 	ingestURL   string
 	maxRange    time.Duration
+	maxRows     int
 	now         func() time.Time
 	log         *slog.Logger
 	uptime      Checks
@@ -75,13 +81,16 @@ func New(opt Options) (http.Handler, error) {
 	if opt.MaxRange <= 0 {
 		opt.MaxRange = 31 * 24 * time.Hour
 	}
+	if opt.MaxRows <= 0 {
+		opt.MaxRows = 10_000
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{q: opt.Query, status: opt.Status, projectList: opt.Projects, ingestURL: opt.IngestURL, maxRange: opt.MaxRange, now: opt.Now, log: opt.Logger.With("component", "api"), uptime: opt.Checks}
+	h := &handler{q: opt.Query, status: opt.Status, projectList: opt.Projects, ingestURL: opt.IngestURL, maxRange: opt.MaxRange, maxRows: opt.MaxRows, now: opt.Now, log: opt.Logger.With("component", "api"), uptime: opt.Checks}
 	mux := http.NewServeMux()
 	for pattern, fn := range map[string]endpoint{
 		"/api/v1/services":           h.services,
@@ -180,9 +189,15 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
 	case errors.Is(err, query.ErrNotFound):
 		h.writeJSON(w, http.StatusNotFound, errorBody{err.Error()})
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(r.Context().Err(), context.DeadlineExceeded):
+		// The request's deadline (querylimit) or the query service's own.
 		h.log.Warn("query timed out", "path", r.URL.Path, "query", r.URL.RawQuery, "err", err)
-		h.writeJSON(w, http.StatusGatewayTimeout, errorBody{"the query took too long; narrow the time range or the filter"})
+		msg, ok := querylimit.TimeoutMessage(r.Context())
+		if !ok {
+			msg = "the query took too long; narrow the time range or the filter"
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(querylimit.RetryAfterTimeout/time.Second)))
+		h.writeJSON(w, http.StatusServiceUnavailable, errorBody{msg})
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		h.log.Debug("request abandoned", "path", r.URL.Path, "err", err)
@@ -235,7 +250,7 @@ func (h *handler) logs(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	limit, err := intParam(r, "limit")
+	limit, err := h.limitParam(r)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +283,7 @@ func (h *handler) metrics(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	limit, err := intParam(r, "limit")
+	limit, err := h.limitParam(r)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/querylimit"
 	"github.com/fibinc/telltale/internal/store/duckdb"
 	"github.com/fibinc/telltale/internal/store/storetest"
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -331,9 +332,9 @@ func TestMethods(t *testing.T) {
 func TestServerErrors(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		h, log := newAPI(t, testData(), query.Options{Timeout: time.Nanosecond})
-		status, b, _ := get(t, h, http.MethodGet, "/api/v1/logs")
-		if status != http.StatusGatewayTimeout || !strings.Contains(b.Error, "took too long") {
-			t.Errorf("status %d, error %q; want 504", status, b.Error)
+		status, b, hdr := get(t, h, http.MethodGet, "/api/v1/logs")
+		if status != http.StatusServiceUnavailable || !strings.Contains(b.Error, "took too long") || hdr.Get("Retry-After") == "" {
+			t.Errorf("status %d, error %q, Retry-After %q; want 503 with Retry-After", status, b.Error, hdr.Get("Retry-After"))
 		}
 		if !strings.Contains(log.String(), "query timed out") {
 			t.Errorf("log %q does not mention the timeout", log.String())
@@ -368,4 +369,28 @@ func TestServerErrors(t *testing.T) {
 			t.Error("New without a query service succeeded")
 		}
 	})
+}
+
+func TestRowCap(t *testing.T) {
+	h, _ := newAPI(t, testData(), query.Options{})
+	for _, target := range []string{"/api/v1/logs?limit=10001", "/api/v1/traces?limit=20000", "/api/v1/issues?limit=10001", "/api/v1/metrics?limit=99999"} {
+		status, b, _ := get(t, h, http.MethodGet, target)
+		if status != http.StatusBadRequest || !strings.Contains(b.Error, "maximum of 10000 rows") {
+			t.Errorf("GET %s: %d %q; want 400 naming the cap", target, status, b.Error)
+		}
+	}
+	if status, b, _ := get(t, h, http.MethodGet, "/api/v1/logs?limit=10000"); status != http.StatusOK {
+		t.Errorf("limit at the cap: %d %q", status, b.Error)
+	}
+}
+
+// TestRequestDeadline checks the answer to a request whose deadline, set by
+// querylimit, passes: 503 with Retry-After and the message naming it.
+func TestRequestDeadline(t *testing.T) {
+	h, _ := newAPI(t, testData(), query.Options{})
+	h = querylimit.New(querylimit.Options{Timeout: time.Nanosecond}).Handler(h)
+	status, b, hdr := get(t, h, http.MethodGet, "/api/v1/logs")
+	if status != http.StatusServiceUnavailable || b.Error != "query took longer than 1ns; narrow the range or the filter" || hdr.Get("Retry-After") == "" {
+		t.Errorf("status %d, error %q, Retry-After %q", status, b.Error, hdr.Get("Retry-After"))
+	}
 }

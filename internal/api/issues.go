@@ -53,7 +53,7 @@ func (h *handler) issues(r *http.Request) (any, error) {
 	if q.ProjectID, err = int64Param(r, "project"); err != nil {
 		return nil, err
 	}
-	if q.Limit, err = intParam(r, "limit"); err != nil {
+	if q.Limit, err = h.limitParam(r); err != nil {
 		return nil, err
 	}
 	if q.Offset, err = intParam(r, "offset"); err != nil {
@@ -98,7 +98,7 @@ func (h *handler) issueEvents(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	limit, err := intParam(r, "limit")
+	limit, err := h.limitParam(r)
 	if err != nil {
 		return nil, err
 	}

@@ -122,6 +122,16 @@ func intParam(r *http.Request, name string) (int, error) {
 	return n, nil
 }
 
+// limitParam reads the limit parameter of a query: a positive integer up
+// to the row cap, 0 when absent (the query's default).
+func (h *handler) limitParam(r *http.Request) (int, error) {
+	n, err := intParam(r, "limit")
+	if err == nil && n > h.maxRows {
+		return 0, badParam("limit", "%d is more than the maximum of %d rows", n, h.maxRows)
+	}
+	return n, err
+}
+
 // attrPrefix starts the parameters that filter traces by attribute.
 const attrPrefix = "attr."
 
@@ -131,7 +141,7 @@ func (h *handler) traceQuery(r *http.Request) (query.TraceQuery, error) {
 	if q.Range, err = h.timeRange(r); err != nil {
 		return q, err
 	}
-	if q.Limit, err = intParam(r, "limit"); err != nil {
+	if q.Limit, err = h.limitParam(r); err != nil {
 		return q, err
 	}
 	if q.MinDuration, err = durationParam(r, "min_duration"); err != nil {

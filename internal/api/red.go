@@ -78,7 +78,7 @@ func (h *handler) serviceSlowest(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	limit, err := intParam(r, "limit")
+	limit, err := h.limitParam(r)
 	if err != nil {
 		return nil, err
 	}

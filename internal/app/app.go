@@ -77,8 +77,28 @@ type Options struct {
 	MaxBodyBytes int64
 	// QueueRecords caps the records waiting for a commit, per signal.
 	QueueRecords int
-	// MemoryLimit caps DuckDB's memory, e.g. "256MB".
+	// MemoryLimit caps DuckDB's memory, e.g. "256MB". Default: its share
+	// of MemoryBudget.
 	MemoryLimit string
+	// MemoryBudget is the memory Telltale aims to stay within: it sets the
+	// Go soft memory limit, DuckDB's (unless MemoryLimit is given), the
+	// bytes of ingest requests in flight and of the queue
+	// (docs/design/security.md, "Limits"). Default 1 GiB; negative: none.
+	MemoryBudget int64
+	// Limits bound the fields of each record; the zero value applies the
+	// defaults.
+	Limits pipeline.Limits
+	// QueryTimeout is the deadline of every API and page request. Default
+	// 30s; negative: none.
+	QueryTimeout time.Duration
+	// MaxQueryRange caps the time range of a query. Default 31 days.
+	MaxQueryRange time.Duration
+	// MaxQueryRows caps the rows a query returns; API limits above it
+	// answer 400. Default 10,000.
+	MaxQueryRows int
+	// MaxConcurrentQueries caps the API and page requests served at once.
+	// Default 4; negative: no cap.
+	MaxConcurrentQueries int
 	// ShutdownTimeout bounds the graceful stop of each listener. Default 10s.
 	ShutdownTimeout time.Duration
 	// ConfigPath is the configuration file of uptime checks, alert rules
@@ -171,6 +191,9 @@ func (o *Options) setDefaults() {
 	if o.MinFreeDisk == 0 {
 		o.MinFreeDisk = diskguard.DefaultReserve
 	}
+	if o.MemoryBudget == 0 {
+		o.MemoryBudget = DefaultMemoryBudget
+	}
 	ret := map[telemetry.Signal]time.Duration{}
 	for _, s := range telemetry.Signals {
 		ret[s] = DefaultRetention(s)
@@ -201,7 +224,11 @@ func Run(ctx context.Context, opt Options) (err error) {
 		log.Info("marked the data directory of an earlier Telltale as Telltale's", "component", "app", "data_dir", opt.DataDir)
 	}
 
-	st, err := duckdb.Open(ctx, duckdb.Options{Dir: opt.DataDir, MemoryLimit: opt.MemoryLimit, Logger: log})
+	memory := splitMemory(opt.MemoryBudget)
+	duckdbMemory, restoreGoLimit := applyMemoryLimits(memory, opt.MemoryLimit, log)
+	defer restoreGoLimit()
+
+	st, err := duckdb.Open(ctx, duckdb.Options{Dir: opt.DataDir, MemoryLimit: duckdbMemory, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -243,10 +270,17 @@ func Run(ctx context.Context, opt Options) (err error) {
 	commitRecords := reg.NewCounter("telltale_commit_records_total", "Records committed to the store.", "signal")
 	commitErrors := reg.NewCounter("telltale_commit_errors_total", "Commits that failed.", "signal")
 
-	pipe := pipeline.New(pipeline.Options{
+	var pipe *pipeline.Pipeline
+	lim := newLimits(opt, memory, reg, func() float64 { return float64(pipe.QueuedBytes()) })
+	pipe = pipeline.New(pipeline.Options{
 		Writer:       diskguard.Writer(st, guard),
 		QueueRecords: opt.QueueRecords,
-		Logger:       log,
+		QueueBytes:   memory.queue,
+		Limits:       opt.Limits,
+		OnTruncate: func(s telemetry.Signal, what string, n int) {
+			lim.metrics.Truncated.With(string(s), what).Add(uint64(n))
+		},
+		Logger: log,
 		OnCommit: func(s telemetry.Signal, n int, took time.Duration, err error) {
 			commitSeconds.With(string(s)).ObserveDuration(took)
 			if err != nil {
@@ -285,7 +319,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 	// Listeners append through the guard, which refuses before any work.
 	ingest := diskguard.Appender(tracker, guard)
 
-	qs, err := query.New(query.Options{Store: st, State: sta})
+	qs, err := query.New(query.Options{Store: st, State: sta, Timeout: queryTimeout(opt.QueryTimeout), MaxRows: opt.MaxQueryRows})
 	if err != nil {
 		return err
 	}
@@ -373,7 +407,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 
 	grpcSrv := otlpgrpc.NewServer(otlpgrpc.Options{
 		Appender: ingest, Metrics: ingestMetrics, MaxRecvMsgBytes: int(opt.MaxBodyBytes), Window: window, Series: series, Logger: log, Keys: keys,
-	})
+	}, lim.grpcOpts...)
 	otlpMux := http.NewServeMux()
 	otlpMux.Handle("/v1/", otlphttp.New(otlphttp.Options{
 		Appender: ingest, Metrics: ingestMetrics, MaxBodyBytes: opt.MaxBodyBytes, Window: window, Series: series, Logger: log, Keys: keys,
@@ -388,7 +422,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 			alerts.runner.CheckIn(ctx, slug, status, took, at)
 		},
 	}))
-	otlpSrv := &http.Server{Handler: otlpMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	otlpSrv := &http.Server{Handler: lim.ingestHTTP(otlpMux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	var ready atomic.Bool
 	uiMux := http.NewServeMux()
@@ -414,11 +448,12 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 	apiHandler, err := api.New(api.Options{Query: qs, Status: tracker, Projects: sta, IngestURL: ingestURL, Prometheus: promHandler,
-		Config: alerts.manager, Checks: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Logger: log, Keys: keys})
+		Config: alerts.manager, Checks: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Logger: log, Keys: keys,
+		MaxRange: opt.MaxQueryRange, MaxRows: opt.MaxQueryRows})
 	if err != nil {
 		return err
 	}
-	uiMux.Handle("/api/", apiHandler)
+	uiMux.Handle("/api/", lim.queries.Handler(apiHandler))
 	// Access control wraps the whole UI port; its error pages are the
 	// dashboard's.
 	var webHandler *web.Handler
@@ -440,13 +475,12 @@ func Run(ctx context.Context, opt Options) (err error) {
 	access.Routes(uiMux)
 	webHandler, err = web.New(web.Options{Query: qs, PromQL: promEngine, Status: tracker, IngestURL: ingestURL, DSN: api.DSN(ingestURL, dsnProject),
 		Uptime: alerts.runner, Alerts: alerts.eval, Notify: alerts.notifier, Access: access, Logger: log,
-		Projects: keys, IngestKeyHeader: opt.IngestKeyHeader})
+		Projects: keys, IngestKeyHeader: opt.IngestKeyHeader, MaxRange: opt.MaxQueryRange})
 	if err != nil {
 		return err
 	}
-	uiMux.Handle("/", webHandler)
+	uiMux.Handle("/", lim.queries.Handler(webHandler))
 	uiSrv := &http.Server{Handler: access.Handler(uiMux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	// The lead: pass opt.TLSCertFile != "" once the UI port serves TLS.
 	warnPlainHTTP(log, httpLn.Addr(), uiTLS != nil)
 
 	ret := retention.New(retention.Options{Store: st, MaxAge: opt.Retention, MaxBytes: opt.MaxDiskBytes, Logger: log})

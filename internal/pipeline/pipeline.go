@@ -4,9 +4,14 @@
 // one WAL sync) serves many requests. A request is acknowledged only after
 // the commit holding its records succeeds.
 //
-// Queue policy: each signal's queue holds at most QueueRecords records.
-// A batch that does not fit is refused at once with ErrOverloaded (the
-// listeners answer 503 with Retry-After); nothing accepted is ever dropped.
+// Queue policy: each signal's queue holds at most QueueRecords records, and
+// all queues together at most QueueBytes bytes (an estimate of the records'
+// size in memory). A batch that does not fit is refused at once with
+// ErrOverloaded (the listeners answer 503 with Retry-After); nothing
+// accepted is ever dropped.
+//
+// Append is also where the size limits of a record apply (Limits): every
+// signal from every listener passes it.
 package pipeline
 
 import (
@@ -14,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fibinc/telltale/internal/telemetry"
@@ -29,6 +35,15 @@ type Options struct {
 	Writer Writer
 	// QueueRecords caps the records waiting per signal. Default 200,000.
 	QueueRecords int
+	// QueueBytes caps the estimated bytes of the records waiting, all
+	// signals together. Default 256 MiB; negative: no cap.
+	QueueBytes int64
+	// Limits bound the fields of each record; the zero value applies the
+	// defaults.
+	Limits Limits
+	// OnTruncate, if set, is called after Append cut something: n of what
+	// (one of the Truncated* constants) in records of signal s.
+	OnTruncate func(s telemetry.Signal, what string, n int)
 	// MaxCommitRecords caps the records in one commit. Default 100,000.
 	MaxCommitRecords int
 	// CommitTimeout bounds one commit. Default 30s.
@@ -41,9 +56,11 @@ type Options struct {
 // Pipeline queues and group-commits records. Create it with New, start Run,
 // then call Append from any number of goroutines.
 type Pipeline struct {
-	opt   Options
-	lanes map[telemetry.Signal]*lane
-	log   *slog.Logger
+	opt    Options
+	limits Limits
+	lanes  map[telemetry.Signal]*lane
+	log    *slog.Logger
+	bytes  atomic.Int64 // estimated bytes queued in all lanes
 }
 
 // lane is the queue and committer of one signal.
@@ -57,9 +74,10 @@ type lane struct {
 }
 
 type item struct {
-	b    *telemetry.Batch
-	n    int
-	done chan error // capacity 1
+	b     *telemetry.Batch
+	n     int
+	bytes int64      // estimated size in memory
+	done  chan error // capacity 1
 }
 
 // New returns a pipeline; it commits nothing until Run is called.
@@ -70,27 +88,40 @@ func New(opt Options) *Pipeline {
 	if opt.MaxCommitRecords <= 0 {
 		opt.MaxCommitRecords = 100_000
 	}
+	if opt.QueueBytes == 0 {
+		opt.QueueBytes = DefaultQueueBytes
+	}
 	if opt.CommitTimeout <= 0 {
 		opt.CommitTimeout = 30 * time.Second
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pipeline{opt: opt, lanes: map[telemetry.Signal]*lane{}, log: opt.Logger.With("component", "pipeline")}
+	p := &Pipeline{opt: opt, limits: opt.Limits.withDefaults(), lanes: map[telemetry.Signal]*lane{}, log: opt.Logger.With("component", "pipeline")}
 	for _, s := range telemetry.Signals {
 		p.lanes[s] = &lane{signal: s, wake: make(chan struct{}, 1)}
 	}
 	return p
 }
 
-// Append queues b and waits until its records are committed. It returns
-// ErrOverloaded at once when a signal's queue is full, ErrStopped after
-// shutdown began, the commit's error, or ctx's error when ctx ends first
-// (the records may still be committed then: delivery is at least once).
+// DefaultQueueBytes is the default of Options.QueueBytes.
+const DefaultQueueBytes = 256 << 20
+
+// Append cuts the records of b to the limits (in place: b is handed over),
+// queues them and waits until they are committed. It returns ErrOverloaded
+// at once when a signal's queue or the bytes queued are full, ErrStopped
+// after shutdown began, the commit's error, or ctx's error when ctx ends
+// first (the records may still be committed then: delivery is at least
+// once).
 func (p *Pipeline) Append(ctx context.Context, b *telemetry.Batch) error {
-	parts := split(b)
+	sizes := p.limit(b)
+	parts := split(b, sizes)
 	if len(parts) == 0 {
 		return nil
+	}
+	var size int64
+	for _, it := range parts {
+		size += it.bytes
 	}
 	// Reserve room in every lane first, so a batch is queued whole or not at
 	// all. Lanes are locked in the fixed order of telemetry.Signals.
@@ -118,6 +149,10 @@ func (p *Pipeline) Append(ctx context.Context, b *telemetry.Batch) error {
 			return fmt.Errorf("%w: %d %s waiting", ErrOverloaded, l.queued, s)
 		}
 	}
+	if !p.reserveBytes(size) {
+		unlock()
+		return fmt.Errorf("%w: %d bytes of records waiting", ErrOverloaded, p.bytes.Load())
+	}
 	for _, l := range locked {
 		it := parts[l.signal]
 		l.items = append(l.items, it)
@@ -142,11 +177,78 @@ func (p *Pipeline) Append(ctx context.Context, b *telemetry.Batch) error {
 	return nil
 }
 
-func split(b *telemetry.Batch) map[telemetry.Signal]*item {
+// reserveBytes takes n bytes of the queue's budget. An empty queue takes
+// any batch, so that an oversized one cannot wait forever.
+func (p *Pipeline) reserveBytes(n int64) bool {
+	for {
+		cur := p.bytes.Load()
+		if p.opt.QueueBytes > 0 && cur > 0 && cur+n > p.opt.QueueBytes {
+			return false
+		}
+		if p.bytes.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+// limit applies the limits to b's records, reports what it cut, and
+// returns the estimated size of each signal's records.
+func (p *Pipeline) limit(b *telemetry.Batch) batchSizes {
+	var sizes batchSizes
+	for _, s := range telemetry.Signals {
+		if b.Count(s) == 0 {
+			continue
+		}
+		t := limiter{l: p.limits}
+		var n int
+		switch s {
+		case telemetry.SignalSpans:
+			n = t.spans(b.Spans)
+		case telemetry.SignalLogs:
+			n = t.logs(b.Logs)
+		case telemetry.SignalMetrics:
+			n = t.metrics(b.Metrics)
+		case telemetry.SignalErrors:
+			n = t.errors(b.Errors)
+		}
+		sizes.set(s, int64(n))
+		if t.c.any() && p.opt.OnTruncate != nil {
+			for _, c := range []struct {
+				what string
+				n    int
+			}{{TruncatedAttribute, t.c.attributes}, {TruncatedKey, t.c.keys}, {TruncatedValue, t.c.values}, {TruncatedBody, t.c.bodies}} {
+				if c.n > 0 {
+					p.opt.OnTruncate(s, c.what, c.n)
+				}
+			}
+		}
+	}
+	return sizes
+}
+
+// batchSizes are the estimated sizes of a batch's records per signal.
+type batchSizes struct{ spans, logs, metrics, errors int64 }
+
+func (z *batchSizes) field(s telemetry.Signal) *int64 {
+	switch s {
+	case telemetry.SignalSpans:
+		return &z.spans
+	case telemetry.SignalLogs:
+		return &z.logs
+	case telemetry.SignalMetrics:
+		return &z.metrics
+	}
+	return &z.errors
+}
+
+func (z *batchSizes) set(s telemetry.Signal, n int64) { *z.field(s) = n }
+func (z *batchSizes) get(s telemetry.Signal) int64    { return *z.field(s) }
+
+func split(b *telemetry.Batch, sizes batchSizes) map[telemetry.Signal]*item {
 	parts := map[telemetry.Signal]*item{}
 	add := func(s telemetry.Signal, part *telemetry.Batch) {
 		if n := part.Len(); n > 0 {
-			parts[s] = &item{b: part, n: n, done: make(chan error, 1)}
+			parts[s] = &item{b: part, n: n, bytes: sizes.get(s), done: make(chan error, 1)}
 		}
 	}
 	if len(b.Spans) == b.Len() || len(b.Logs) == b.Len() || len(b.Metrics) == b.Len() || len(b.Errors) == b.Len() {
@@ -175,6 +277,10 @@ func (p *Pipeline) Depth(s telemetry.Signal) int {
 	defer l.mu.Unlock()
 	return l.queued
 }
+
+// QueuedBytes returns the estimated bytes of the records waiting for a
+// commit, all signals together.
+func (p *Pipeline) QueuedBytes() int64 { return p.bytes.Load() }
 
 // Run commits queued records until ctx is cancelled. Then it refuses new
 // batches, commits everything already queued and returns. Cancel ctx only
@@ -250,9 +356,14 @@ func (p *Pipeline) commitNext(l *lane) bool {
 		p.opt.OnCommit(l.signal, n, took, err)
 	}
 
+	var size int64
+	for _, it := range items {
+		size += it.bytes
+	}
 	l.mu.Lock()
 	l.queued -= n
 	l.mu.Unlock()
+	p.bytes.Add(-size)
 	for _, it := range items {
 		it.done <- err
 	}

@@ -23,7 +23,7 @@ func logs(n int, t0 time.Time) *telemetry.Batch {
 	return b
 }
 
-func start(t *testing.T, opt pipeline.Options) (*pipeline.Pipeline, func()) {
+func start(t testing.TB, opt pipeline.Options) (*pipeline.Pipeline, func()) {
 	t.Helper()
 	p := pipeline.New(opt)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -300,3 +300,28 @@ func BenchmarkWriteText(b *testing.B) {
 		}
 	}
 }
+
+func TestLimits(t *testing.T) {
+	r := New()
+	l := NewLimits(r, LimitGauges{QueriesInFlight: func() float64 { return 3 }, QueueBytes: func() float64 { return 1024 }})
+	l.Truncated.With("logs", "value").Add(2)
+	l.QueriesRejected.With("timeout").Inc()
+	var b bytes.Buffer
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"telltale_queries_in_flight 3\n",
+		"telltale_queue_bytes 1024\n",
+		`telltale_ingest_truncated_total{signal="logs",what="value"} 2` + "\n",
+		`telltale_queries_rejected_total{reason="timeout"} 1` + "\n",
+		"# TYPE telltale_ingest_admission_rejected_total counter\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "telltale_ingest_inflight_bytes") {
+		t.Error("a gauge without a source was registered")
+	}
+}

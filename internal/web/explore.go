@@ -271,6 +271,9 @@ func (s *server) explore(w http.ResponseWriter, r *http.Request) {
 				p.ErrorParam = k
 			}
 		}
+	case timedOut(r, err):
+		s.renderTimeout(w, r, f, "explore", err)
+		return
 	default:
 		s.log.Error("page failed", "page", "explore", "path", r.URL.Path, "err", err)
 		f.Title = "Error"

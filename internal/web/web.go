@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,6 +26,7 @@ import (
 	"github.com/fibinc/telltale/internal/api"
 	"github.com/fibinc/telltale/internal/auth"
 	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/querylimit"
 	"github.com/fibinc/telltale/internal/state"
 )
 
@@ -309,6 +311,8 @@ func (s *server) page(name string, fn pageFunc) http.HandlerFunc {
 			case errors.Is(err, query.ErrNotFound):
 				f.Title = "Not found"
 				s.render(w, r, http.StatusNotFound, "error", f, errorPage{Message: err.Error()})
+			case timedOut(r, err):
+				s.renderTimeout(w, r, f, name, err)
 			default:
 				s.log.Error("page failed", "page", name, "path", r.URL.Path, "err", err)
 				f.Title = "Error"
@@ -321,6 +325,25 @@ func (s *server) page(name string, fn pageFunc) http.HandlerFunc {
 }
 
 type errorPage struct{ Message string }
+
+// timedOut reports whether err comes from the request's deadline
+// (querylimit) or the query service's own.
+func timedOut(r *http.Request, err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded)
+}
+
+// renderTimeout answers a page whose queries timed out: 503 with
+// Retry-After, and what to do about it.
+func (s *server) renderTimeout(w http.ResponseWriter, r *http.Request, f frame, page string, err error) {
+	s.log.Warn("page timed out", "page", page, "path", r.URL.Path, "err", err)
+	msg, ok := querylimit.TimeoutMessage(r.Context())
+	if !ok {
+		msg = "The query took too long; narrow the time range or the filter."
+	}
+	f.Title = "Query took too long"
+	w.Header().Set("Retry-After", strconv.Itoa(int(querylimit.RetryAfterTimeout/time.Second)))
+	s.render(w, r, http.StatusServiceUnavailable, "error", f, errorPage{Message: msg})
+}
 
 // view is what a page template executes with.
 type view struct {

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"flag"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fibinc/telltale/internal/query"
+	"github.com/fibinc/telltale/internal/querylimit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -266,5 +268,27 @@ func TestGzip(t *testing.T) {
 		if !strings.Contains(string(body), "table class=\"logs") || !strings.HasSuffix(strings.TrimSpace(string(body)), "</html>") {
 			t.Errorf("Accept-Encoding %q: the page is not whole", tt.accept)
 		}
+	}
+}
+
+// timingOutQueries run until their context ends, as a slow DuckDB query
+// does when interrupted.
+type timingOutQueries struct{ *fakeQueries }
+
+func (q timingOutQueries) Services(ctx context.Context, _ query.TimeRange) ([]query.ServiceSummary, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("cannot run query: %w", ctx.Err())
+}
+
+// TestPageTimeout checks the answer to a page whose request deadline
+// (querylimit) passes: the error page with 503, Retry-After and the
+// message naming the deadline.
+func TestPageTimeout(t *testing.T) {
+	h := querylimit.New(querylimit.Options{Timeout: time.Millisecond}).Handler(newServer(t, timingOutQueries{fleet()}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
+		!strings.Contains(rec.Body.String(), "query took longer than 1ms; narrow the range or the filter") {
+		t.Errorf("status %d, Retry-After %q:\n%s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
 }
