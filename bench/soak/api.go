@@ -76,34 +76,22 @@ func (a *apiClient) get(path string, v any) error {
 	}
 }
 
-// login posts the administrator's name and password to /api/v1/login, then
-// creates an API token through POST /api/v1/tokens with the session (and
-// its CSRF token, when the login answer carries one). The field name of the
-// login name is tried as "username", "name" and "login".
+// login posts the administrator's name and password to /api/v1/login,
+// then creates an API token through POST /api/v1/tokens with the session
+// and its CSRF token.
 func (a *apiClient) login() error {
-	var ans map[string]any
-	var lastErr error
-	for _, field := range []string{"username", "name", "login"} {
-		b, _ := json.Marshal(map[string]string{field: a.user, "password": a.pass})
-		ans, lastErr = a.postJSON("/api/v1/login", b, "")
-		if lastErr == nil {
-			break
-		}
-	}
-	if lastErr != nil {
-		return lastErr
-	}
-	if t := findToken(ans); t != "" {
-		a.token = t
-		return nil
+	b, _ := json.Marshal(map[string]string{"name": a.user, "password": a.pass})
+	ans, err := a.postJSON("/api/v1/login", b, "")
+	if err != nil {
+		return err
 	}
 	csrf := findString(ans, "csrf")
-	ans, err := a.postJSON("/api/v1/tokens", []byte(`{"name":"soak"}`), csrf)
+	ans, err = a.postJSON("/api/v1/tokens", []byte(`{"name":"soak"}`), csrf)
 	if err != nil {
 		return fmt.Errorf("cannot create an API token: %w", err)
 	}
-	if a.token = findToken(ans); a.token == "" {
-		return errors.New("cannot find the token (tt_...) in the answer of POST /api/v1/tokens")
+	if a.token = findString(ans, "token"); !strings.HasPrefix(a.token, "tt_") {
+		return fmt.Errorf("no token (tt_...) in the answer of POST /api/v1/tokens: %v", ans)
 	}
 	return nil
 }
@@ -129,29 +117,6 @@ func (a *apiClient) postJSON(path string, body []byte, csrf string) (map[string]
 	var m map[string]any
 	json.Unmarshal(b, &m)
 	return m, nil
-}
-
-// findToken returns the first string value starting with "tt_" anywhere in v.
-func findToken(v any) string {
-	switch v := v.(type) {
-	case string:
-		if strings.HasPrefix(v, "tt_") {
-			return v
-		}
-	case map[string]any:
-		for _, x := range v {
-			if t := findToken(x); t != "" {
-				return t
-			}
-		}
-	case []any:
-		for _, x := range v {
-			if t := findToken(x); t != "" {
-				return t
-			}
-		}
-	}
-	return ""
 }
 
 // findString returns the string value of the first key named key, at any

@@ -434,23 +434,24 @@ func attempts(t *testing.T, n *Notifier, channel string) []string {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestRetryBudget(t *testing.T) {
-	// Waits of 1, 2, 4, 4, 4 ms fit a group_interval of 16ms; the next
-	// would not: 6 attempts at most, fewer if the attempts themselves
-	// took long enough for the interval to pass (it bounds them too).
+	// Waits of 1, 2, then 4 ms (48 of them) fit a group_interval of
+	// 200ms: 51 attempts at most, fewer when the attempts themselves take
+	// time (the interval bounds them too). The interval is long enough
+	// for a second attempt on a loaded machine.
 	e := newEnv(t, nil, nil, "ops")
 	var script []notifytest.Reply
-	for range 20 {
+	for range 60 {
 		script = append(script, notifytest.Reply{Status: 502})
 	}
 	e.rcv["ops"] = notifytest.NewReceiver(t, script...)
-	r := testRoute(func(r *config.Route) { r.GroupInterval = config.Duration(16 * time.Millisecond) })
+	r := testRoute(func(r *config.Route) { r.GroupInterval = config.Duration(200 * time.Millisecond) })
 	if err := e.n.SetConfig([]config.Channel{{Name: "ops", Type: config.ChannelWebhook, URL: e.rcv["ops"].URL}}, []config.Route{r}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.n.Notify(ctx, []Alert{firing("api-down", "a", 0)})
 	e.at(30 * time.Second)
 	got := attempts(t, e.n, "ops")
-	bad := len(got) < 2 || len(got) > 6 || !strings.HasPrefix(got[0], "ops "+itoa(len(got))+" gave up")
+	bad := len(got) < 2 || len(got) > 51 || !strings.HasPrefix(got[0], "ops "+itoa(len(got))+" gave up")
 	for i, a := range got[1:] {
 		if !strings.HasPrefix(a, "ops "+itoa(len(got)-1-i)+" failed 502") {
 			bad = true
