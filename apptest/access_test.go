@@ -505,3 +505,41 @@ func TestIngestKeys(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestSecurityHeaders checks the headers of every kind of answer of the UI
+// port: a page, the login page, a redirect to it, an API answer and a 401.
+func TestSecurityHeaders(t *testing.T) {
+	s := start(t, t.TempDir())
+	anon := s.anonymous()
+	for _, c := range []struct {
+		path   string
+		anon   bool
+		status int
+		csp    string
+	}{
+		{"/", false, 200, "script-src 'self'"},
+		{"/login", true, 200, "script-src 'self'"},
+		{"/", true, 303, "default-src 'none'"},
+		{"/api/v1/services", false, 200, "default-src 'none'"},
+		{"/api/v1/services", true, 401, "default-src 'none'"},
+		{"/healthz", true, 200, "default-src 'none'"},
+	} {
+		var resp *http.Response
+		var err error
+		if c.anon {
+			resp, err = anon("GET", c.path, "", nil)
+		} else {
+			resp, err = s.client.Get("http://" + s.ui + c.path)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if resp.StatusCode != c.status || h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" ||
+			h.Get("Referrer-Policy") != "same-origin" || !strings.Contains(h.Get("Content-Security-Policy"), c.csp) ||
+			!strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Errorf("GET %s (anonymous %v): %d, headers %v", c.path, c.anon, resp.StatusCode, h)
+		}
+	}
+}

@@ -480,7 +480,7 @@ func Run(ctx context.Context, opt Options) (err error) {
 		return err
 	}
 	uiMux.Handle("/", lim.queries.Handler(webHandler))
-	uiSrv := &http.Server{Handler: access.Handler(uiMux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	uiSrv := &http.Server{Handler: securityHeaders(access.Handler(uiMux)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	warnPlainHTTP(log, httpLn.Addr(), uiTLS != nil)
 
 	ret := retention.New(retention.Options{Store: st, MaxAge: opt.Retention, MaxBytes: opt.MaxDiskBytes, Logger: log})
