@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -296,26 +294,8 @@ func (c *session) do(method, path, ctype string, body []byte) (*http.Response, e
 func TestOIDCLogin(t *testing.T) {
 	idp := oidctest.Start(t, oidctest.Options{ClientID: "telltale", ClientSecret: "s3cret",
 		User: oidctest.User{Subject: "u-42", Email: "grace@example.com", Name: "Grace", Claims: map[string]any{"groups": []string{"devs"}}}})
-	dir := t.TempDir()
-	s := &server{t: t, dataDir: dir, grpcAddr: freeAddr(t), otlpAddr: freeAddr(t), ui: freeAddr(t), log: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(binary, "serve", "--data-dir", dir, "--log-level", "debug", "--statsd-addr", "-",
-		"--otlp-grpc-addr", s.grpcAddr, "--otlp-http-addr", s.otlpAddr, "--http-addr", s.ui,
+	s := startEnv(t, t.TempDir(), []string{"TELLTALE_OIDC_CLIENT_SECRET=s3cret"}, "--statsd-addr", "-",
 		"--oidc-issuer", idp.URL, "--oidc-client-id", "telltale", "--oidc-role-claim", "groups", "--oidc-role-map", "devs=editor")
-	s.cmd.Env = append(os.Environ(), "TELLTALE_ADMIN_PASSWORD="+adminPassword, "TELLTALE_OIDC_CLIENT_SECRET=s3cret")
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		<-s.exited
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.log.String())
-		}
-	})
-	s.waitReady()
-	s.connect()
 
 	// The login page offers SSO.
 	resp, err := http.Get("http://" + s.ui + "/login")

@@ -44,19 +44,7 @@ func TestDemo(t *testing.T) {
 	})
 
 	deadline := begin.Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + s.ui + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("demo server not ready within 30 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.waitReady()
 	s.connect()
 	check := func(what string, ok func() (bool, string)) {
 		t.Helper()

@@ -77,11 +77,17 @@ func freeAddr(t *testing.T) string {
 // The process is killed when the test ends.
 func start(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
+	return startEnv(t, dataDir, nil, extra...)
+}
+
+// startEnv is start with more environment variables for the server.
+func startEnv(t *testing.T, dataDir string, env []string, extra ...string) *server {
+	t.Helper()
 	s := &server{t: t, dataDir: dataDir, grpcAddr: freeAddr(t), otlpAddr: freeAddr(t), ui: freeAddr(t), log: &syncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"serve", "--data-dir", dataDir, "--log-level", "debug", "--ingest-auth=false",
 		"--otlp-grpc-addr", s.grpcAddr, "--otlp-http-addr", s.otlpAddr, "--http-addr", s.ui, "--statsd-addr", freeAddr(t)}, extra...)
 	s.cmd = exec.Command(binary, args...)
-	s.cmd.Env = append(os.Environ(), "TELLTALE_ADMIN_PASSWORD="+adminPassword)
+	s.cmd.Env = append(append(os.Environ(), "TELLTALE_ADMIN_PASSWORD="+adminPassword), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	begin := time.Now()
 	if err := s.cmd.Start(); err != nil {
