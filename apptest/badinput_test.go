@@ -491,7 +491,7 @@ func hostileCases(t *testing.T, proj apiProject, issue, traceID string) []hostil
 		{name: "api services absurd range", path: u("/api/v1/services", "from", "-99999999999999999999"), status: 400},
 		{name: "api traces injection", path: u("/api/v1/traces", "service", sqlInjection, "operation", sqlInjection, "q", sqlInjection), status: 200},
 		{name: "api traces huge duration", path: u("/api/v1/traces", "min_duration", "99999999999h"), status: 400},
-		{name: "api traces huge limit", path: u("/api/v1/traces", "limit", "1000000000"), status: 200},
+		{name: "api traces huge limit", path: u("/api/v1/traces", "limit", "1000000000"), status: 400, contains: "maximum of 10000 rows"},
 		{name: "api trace id injection", path: "/api/v1/traces/" + sqli, status: 400},
 		{name: "api trace id invalid UTF-8", path: "/api/v1/traces/" + bad, status: 400},
 		{name: "api logs injection", path: u("/api/v1/logs", "q", `service:"`+sqlInjection+`" `+sqlInjection), status: 400, contains: "expected a term"},
