@@ -25,7 +25,7 @@ import (
 func TestDemo(t *testing.T) {
 	s := &server{t: t, dataDir: t.TempDir(), grpcAddr: freeAddr(t), otlpAddr: freeAddr(t), ui: freeAddr(t), log: &syncBuffer{}, exited: make(chan struct{})}
 	statsd := freeAddr(t)
-	s.cmd = exec.Command(binary, "demo", "--duration", "3m", "--rate", "25", "--data-dir", s.dataDir,
+	s.cmd = exec.Command(telltale(t), "demo", "--duration", "3m", "--rate", "25", "--data-dir", s.dataDir,
 		"--otlp-grpc-addr", s.grpcAddr, "--otlp-http-addr", s.otlpAddr, "--http-addr", s.ui, "--statsd-addr", statsd)
 	s.cmd.Env = append(os.Environ(), "TELLTALE_ADMIN_PASSWORD="+adminPassword)
 	out := &syncBuffer{}

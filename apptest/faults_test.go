@@ -312,7 +312,7 @@ func runServe(t *testing.T, dir string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "serve", "--data-dir", dir, "--otlp-grpc-addr", freeAddr(t),
+	cmd := exec.CommandContext(ctx, telltale(t), "serve", "--data-dir", dir, "--otlp-grpc-addr", freeAddr(t),
 		"--otlp-http-addr", freeAddr(t), "--http-addr", freeAddr(t), "--statsd-addr", freeAddr(t))
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -41,6 +42,48 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// telltale returns the binary TestMain built. The first call opens every
+// source file the binary is built from: go test caches a package's result
+// until its inputs change, and the binary is not one of them; the files a
+// test opens are (TestMain's are not recorded), so a change anywhere in the
+// server runs these tests again.
+func telltale(t testing.TB) string {
+	sourcesOnce.Do(func() { sourcesErr = touchSources("..") })
+	if sourcesErr != nil {
+		t.Fatalf("cannot read the sources: %v", sourcesErr)
+	}
+	return binary
+}
+
+var (
+	sourcesOnce sync.Once
+	sourcesErr  error
+)
+
+func touchSources(root string) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "testdata", "artifacts", "bench", "node_modules":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".html", ".css", ".js", ".mod", ".sum":
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			f.Close()
+		}
+		return nil
+	})
 }
 
 // server is a running telltale process.
@@ -86,7 +129,7 @@ func startEnv(t *testing.T, dataDir string, env []string, extra ...string) *serv
 	s := &server{t: t, dataDir: dataDir, grpcAddr: freeAddr(t), otlpAddr: freeAddr(t), ui: freeAddr(t), log: &syncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"serve", "--data-dir", dataDir, "--log-level", "debug", "--ingest-auth=false",
 		"--otlp-grpc-addr", s.grpcAddr, "--otlp-http-addr", s.otlpAddr, "--http-addr", s.ui, "--statsd-addr", freeAddr(t)}, extra...)
-	s.cmd = exec.Command(binary, args...)
+	s.cmd = exec.Command(telltale(t), args...)
 	s.cmd.Env = append(append(os.Environ(), "TELLTALE_ADMIN_PASSWORD="+adminPassword), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	begin := time.Now()

@@ -199,7 +199,7 @@ func TestTLSBadFlags(t *testing.T) {
 		{[]string{"--tls-cert", pki.serverCert, "--tls-key", pki.caCert}, "cannot load TLS certificate"},
 		{[]string{"--tls-cert", "/nonexistent.pem", "--tls-key", pki.serverKey}, "/nonexistent.pem"},
 	} {
-		cmd := exec.Command(binary, append([]string{"serve", "--data-dir", t.TempDir(), "--http-addr", freeAddr(t),
+		cmd := exec.Command(telltale(t), append([]string{"serve", "--data-dir", t.TempDir(), "--http-addr", freeAddr(t),
 			"--otlp-grpc-addr", freeAddr(t), "--otlp-http-addr", freeAddr(t), "--statsd-addr", freeAddr(t)}, tc.args...)...)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {
@@ -292,7 +292,7 @@ func startTLS(t *testing.T, dataDir string, p *pki, extra ...string) *tlsServer 
 	statsd := freeAddr(t)
 	args := append([]string{"serve", "--data-dir", dataDir, "--log-level", "debug", "--ingest-auth=false", "--statsd-flush-interval", "1s",
 		"--otlp-grpc-addr", s.grpcAddr, "--otlp-http-addr", s.otlpAddr, "--http-addr", s.ui, "--statsd-addr", statsd}, extra...)
-	s.cmd = exec.Command(binary, args...)
+	s.cmd = exec.Command(telltale(t), args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
